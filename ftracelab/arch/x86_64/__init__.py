@@ -1,0 +1,1 @@
+"""x86-64: instruction encodings and the text-poke protocol (arch/x86/kernel/)."""

@@ -1,0 +1,1 @@
+"""The emulated machine. The only package that imports unicorn."""

@@ -1,0 +1,392 @@
+"""The emulated SMP machine: one Unicorn x86-64 CPU time-shared by N saved contexts.
+
+Unicorn facts this module is built on (see ``shared/reference/unicorn-notes.md``):
+
+* Kernel addresses need ``UC_TLB_VIRTUAL`` plus a TLB-fill hook; the hook
+  identity-maps each page with its region's permissions, and is also where
+  a bad access is first seen, so it records the access for :class:`KernelFault`.
+* One Uc instance with one saved context per CPU (atomics stay atomic);
+  ``%gs`` points at each CPU's ``pcpu_hot``.
+* The ``syscall`` instruction only calls a hook; the hook performs SYSCALL's
+  register effects (RCX, R11, RIP = entry_SYSCALL_64). Unicorn then adds the
+  instruction length to the RIP the hook wrote, so the hook compensates.
+* A hook added after a block was translated sees nothing until that block is
+  flushed: breakpoints and single-stepping flush the translation cache.
+* After writing code, ``ctl_remove_cache`` must drop the stale translation.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from unicorn import (
+    UC_ARCH_X86,
+    UC_HOOK_CODE,
+    UC_HOOK_INSN,
+    UC_HOOK_INTR,
+    UC_HOOK_TLB_FILL,
+    UC_MEM_FETCH,
+    UC_MEM_WRITE,
+    UC_MODE_64,
+    UC_PROT_EXEC,
+    UC_PROT_READ,
+    UC_PROT_WRITE,
+    UC_TLB_VIRTUAL,
+    Uc,
+    UcError,
+)
+from unicorn import x86_const as X
+
+from ..errors import EmulationTimeout, HookError, KernelFault
+from .elf import ElfImage
+from .kallsyms import Kallsyms
+from .memory import (
+    PAGE_SIZE,
+    PCPU_CLOCK_NS,
+    PCPU_CPU_NUMBER,
+    PCPU_CURRENT_TASK,
+    PCPU_NR_SYSCALLS,
+    PCPU_RAND_STATE,
+    PCPU_SELF,
+    PCPU_TOP_OF_STACK,
+    USER_ARGS,
+    USER_STACK_SIZE,
+    USER_STACK_TOP,
+    MemoryMap,
+    Region,
+    kstack_range,
+    page_align,
+    percpu_addr,
+)
+
+SYSCALL_INSN_SIZE = 2
+HLT = 0xF4
+DEFAULT_TIMEOUT_S = 20.0
+
+Int3Handler = Callable[["Machine", int], bool]
+"""Called with (machine, site) when a CPU executes int3 at ``site``; True if handled."""
+
+REGS = {name: getattr(X, f"UC_X86_REG_{name.upper()}") for name in (
+    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11",
+    "r12", "r13", "r14", "r15", "rip", "eflags")}
+
+
+@dataclass
+class Stop:
+    """Why a run returned: "halt" (CPU idle), "until", "breakpoint" or "step"."""
+
+    reason: str
+    cpu: int
+    rip: int
+    where: str
+
+
+@dataclass
+class _Pending:
+    fault: tuple[str, int] | None = None      # (access, address) seen by the TLB hook
+    hook_error: BaseException | None = None
+    reason: str | None = None
+    intr: int | None = None
+    skip_bp_once: int | None = None
+    steps_left: int = 0
+    breakpoints: dict[int, int] = field(default_factory=dict)   # addr -> hook handle
+
+
+class Machine:
+    """The emulated machine: memory map, CPUs, run loop, faults and reset."""
+
+    def __init__(self, vmlinux: ElfImage, user: ElfImage, ncpus: int = 2, seed: int = 0) -> None:
+        if not 1 <= ncpus <= 8:
+            raise ValueError("ncpus must be between 1 and 8 (NR_CPUS of the mini-kernel)")
+        self.vmlinux, self.user, self.ncpus, self.seed = vmlinux, user, ncpus, seed
+        text = next(s for s in vmlinux.segments if s.execute)
+        self.kallsyms = Kallsyms(vmlinux.symbols, text.vaddr, text.vaddr + text.memsz)
+        self.symbols = {s.name: s.addr for s in vmlinux.symbols}
+        self.user_symbols = {s.name: s.addr for s in user.symbols}
+        self.int3_handlers: list[Int3Handler] = []
+        self._boot_hardware()
+
+    # ---- construction and reset ------------------------------------------------
+    def _boot_hardware(self) -> None:
+        uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+        self.uc = uc
+        self.memory = MemoryMap()
+        for img in (self.vmlinux, self.user):
+            for seg in img.segments:
+                start = seg.vaddr & ~(PAGE_SIZE - 1)
+                kind = "text" if seg.execute else ("data" if seg.write else "rodata")
+                self._map(Region(f"{img.name}:{kind}", start,
+                                 page_align(seg.vaddr + seg.memsz) - start,
+                                 seg.read, seg.write, seg.execute))
+                uc.mem_write(seg.vaddr, seg.data)
+        self._map(Region("user:stack", USER_STACK_TOP - USER_STACK_SIZE, USER_STACK_SIZE,
+                         True, True, False))
+        self._map(Region("user:args", USER_ARGS, PAGE_SIZE, True, True, False))
+        for cpu in range(self.ncpus):
+            self._map(Region(f"percpu:{cpu}", percpu_addr(cpu), PAGE_SIZE, True, True, False))
+            bottom, top = kstack_range(cpu)
+            self._map(Region(f"kstack:{cpu}", bottom, top - bottom, True, True, False))
+        self._pending = _Pending()
+        uc.hook_add(UC_HOOK_TLB_FILL, self._on_tlb_fill)
+        uc.hook_add(UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
+        uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
+        self._step_hook: int | None = None
+        self._contexts = []
+        init_task = self.symbols["init_task"]
+        for cpu in range(self.ncpus):
+            base = percpu_addr(cpu)
+            _, top = kstack_range(cpu)
+            self.write_u64(base + PCPU_SELF, base)
+            self.write_u64(base + PCPU_CURRENT_TASK, init_task)
+            self.write_u32(base + PCPU_CPU_NUMBER, cpu)
+            self.write_u64(base + PCPU_TOP_OF_STACK, top)
+            self.write_u64(base + PCPU_RAND_STATE, _seed_state(self.seed, cpu))
+            uc.reg_write(X.UC_X86_REG_GS_BASE, base)
+            uc.reg_write(X.UC_X86_REG_RSP, top)
+            uc.reg_write(X.UC_X86_REG_RIP, self.symbols["do_idle"])
+            self._contexts.append(uc.context_save())
+        self.cpu = 0
+        uc.context_restore(self._contexts[0])
+
+    def _map(self, region: Region) -> None:
+        self.memory.add(region)
+        perms = ((UC_PROT_READ if region.read else 0) | (UC_PROT_WRITE if region.write else 0)
+                 | (UC_PROT_EXEC if region.execute else 0))
+        self.uc.mem_map(region.start, region.size, perms)
+
+    def reset(self) -> None:
+        """Power-cycle: fresh memory from the images, fresh CPUs. Hooks are re-added."""
+        self._boot_hardware()
+
+    # ---- memory access from the host ------------------------------------------
+    def read(self, addr: int, size: int) -> bytes:
+        return bytes(self.uc.mem_read(addr, size))
+
+    def write(self, addr: int, data: bytes) -> None:
+        self.uc.mem_write(addr, bytes(data))
+
+    def read_u64(self, addr: int) -> int:
+        return int.from_bytes(self.read(addr, 8), "little")
+
+    def write_u64(self, addr: int, value: int) -> None:
+        self.write(addr, struct.pack("<Q", value & 0xFFFF_FFFF_FFFF_FFFF))
+
+    def write_u32(self, addr: int, value: int) -> None:
+        self.write(addr, struct.pack("<I", value & 0xFFFF_FFFF))
+
+    def write_text(self, addr: int, data: bytes) -> None:
+        """Write kernel text from the host and drop stale translations of it."""
+        self.write(addr, data)
+        self.uc.ctl_remove_cache(addr, addr + len(data))
+
+    def percpu_u64(self, cpu: int, offset: int) -> int:
+        return self.read_u64(percpu_addr(cpu) + offset)
+
+    def clock_ns(self, cpu: int) -> int:
+        """The CPU's virtual clock (pcpu_hot.clock_ns, what sched_clock() returns)."""
+        return self.percpu_u64(cpu, PCPU_CLOCK_NS)
+
+    def nr_syscalls(self, cpu: int) -> int:
+        return self.percpu_u64(cpu, PCPU_NR_SYSCALLS)
+
+    # ---- registers and CPUs ----------------------------------------------------
+    def select_cpu(self, cpu: int) -> None:
+        """Make ``cpu`` the one whose registers the Uc instance holds."""
+        if not 0 <= cpu < self.ncpus:
+            raise ValueError(f"CPU {cpu} does not exist (the lab has {self.ncpus})")
+        if cpu != self.cpu:
+            self._contexts[self.cpu] = self.uc.context_save()
+            self.uc.context_restore(self._contexts[cpu])
+            self.cpu = cpu
+
+    def reg(self, name: str) -> int:
+        return int(self.uc.reg_read(REGS[name]))
+
+    def set_reg(self, name: str, value: int) -> None:
+        self.uc.reg_write(REGS[name], value & 0xFFFF_FFFF_FFFF_FFFF)
+
+    def registers(self) -> dict[str, int]:
+        return {name: self.reg(name) for name in REGS}
+
+    def push(self, value: int) -> None:
+        rsp = self.reg("rsp") - 8
+        self.write_u64(rsp, value)
+        self.set_reg("rsp", rsp)
+
+    def where(self, addr: int) -> str:
+        """An address as ``%pS``, or as user symbol+offset for user code."""
+        if self.kallsyms.lookup(addr) is not None:
+            return self.kallsyms.format_ps(addr)
+        best = max(((n, a) for n, a in self.user_symbols.items() if a <= addr),
+                   key=lambda na: na[1], default=None)
+        if best and addr - best[1] < 0x1000 and 0x400000 <= addr < 0x800000:
+            return f"{best[0]}+{addr - best[1]:#x} [user]"
+        return f"{addr:#x}"
+
+    # ---- hooks -----------------------------------------------------------------
+    def _on_tlb_fill(self, uc: Uc, vaddr: int, access: int, entry, _ud: object) -> bool:  # type: ignore[no-untyped-def]
+        kind = "fetch" if access == UC_MEM_FETCH else "write" if access == UC_MEM_WRITE else "read"
+        region = self.memory.find(vaddr)
+        if region is None or not region.allows(kind):
+            self._pending.fault = (kind, vaddr)
+            if region is None:
+                return False
+        assert region is not None
+        entry.paddr = vaddr & ~(PAGE_SIZE - 1)
+        entry.perms = ((UC_PROT_READ if region.read else 0) | (UC_PROT_WRITE if region.write else 0)
+                       | (UC_PROT_EXEC if region.execute else 0))
+        return True
+
+    def _on_syscall(self, uc: Uc, _ud: object) -> None:
+        rip = int(uc.reg_read(X.UC_X86_REG_RIP))
+        uc.reg_write(X.UC_X86_REG_RCX, rip + SYSCALL_INSN_SIZE)
+        uc.reg_write(X.UC_X86_REG_R11, uc.reg_read(X.UC_X86_REG_EFLAGS))
+        # Unicorn adds the insn length to whatever RIP the hook leaves.
+        uc.reg_write(X.UC_X86_REG_RIP, self.symbols["entry_SYSCALL_64"] - SYSCALL_INSN_SIZE)
+
+    def _on_interrupt(self, uc: Uc, intno: int, _ud: object) -> None:
+        if intno == 3:
+            site = int(uc.reg_read(X.UC_X86_REG_RIP)) - 1
+            try:
+                for handler in self.int3_handlers:
+                    if handler(self, site):
+                        return
+            except BaseException as exc:  # noqa: BLE001 - re-raised after emu_start
+                self._pending.hook_error = exc
+                uc.emu_stop()
+                return
+            uc.reg_write(X.UC_X86_REG_RIP, site)
+        self._pending.intr = intno
+        uc.emu_stop()
+
+    def _on_breakpoint(self, uc: Uc, addr: int, _size: int, _ud: object) -> None:
+        if self._pending.skip_bp_once == addr:
+            self._pending.skip_bp_once = None
+            return
+        self._pending.reason = "breakpoint"
+        uc.emu_stop()
+
+    def _on_step(self, uc: Uc, addr: int, _size: int, _ud: object) -> None:
+        if self._pending.steps_left <= 0:
+            self._pending.reason = "step"
+            uc.emu_stop()
+        self._pending.steps_left -= 1
+
+    # ---- breakpoints and stepping ----------------------------------------------
+    def add_breakpoint(self, addr: int) -> None:
+        if addr not in self._pending.breakpoints:
+            self._pending.breakpoints[addr] = self.uc.hook_add(
+                UC_HOOK_CODE, self._on_breakpoint, None, addr, addr)
+            self.uc.ctl_remove_cache(addr, addr + 1)
+
+    def remove_breakpoint(self, addr: int) -> None:
+        handle = self._pending.breakpoints.pop(addr, None)
+        if handle is not None:
+            self.uc.hook_del(handle)
+            self.uc.ctl_remove_cache(addr, addr + 1)
+
+    @property
+    def breakpoints(self) -> list[int]:
+        return sorted(self._pending.breakpoints)
+
+    # ---- the run loop ----------------------------------------------------------
+    def run(self, cpu: int | None = None, start: int | None = None, until: int = 0,
+            steps: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> Stop:
+        """Run a CPU from ``start`` (default: where it stopped) until it halts, reaches
+        ``until``, hits a breakpoint or has executed ``steps`` instructions."""
+        if cpu is not None:
+            self.select_cpu(cpu)
+        pc = self.reg("rip") if start is None else start
+        pending = self._pending
+        pending.fault = pending.hook_error = pending.reason = pending.intr = None
+        if pc in pending.breakpoints:
+            pending.skip_bp_once = pc   # resuming from a breakpoint runs its insn
+        if steps is not None:
+            self._enter_step_mode(steps)
+        try:
+            self.uc.emu_start(pc, until, timeout=int(timeout_s * 1e6))
+        except UcError as err:
+            raise self._fault(err) from None
+        finally:
+            if steps is not None:
+                self._leave_step_mode()
+            pending.skip_bp_once = None
+        if pending.hook_error is not None:
+            raise HookError(f"a Python callback raised on CPU {self.cpu}: "
+                            f"{pending.hook_error!r}") from pending.hook_error
+        rip = self.reg("rip")
+        if pending.intr is not None:
+            raise self._fault(None, detail=f"exception vector {pending.intr}")
+        reason = pending.reason
+        if reason is None:
+            if until and rip == until:
+                reason = "until"
+            elif self.read(rip - 1, 1)[0] == HLT:
+                reason = "halt"
+            else:
+                raise EmulationTimeout(
+                    f"CPU {self.cpu} still running after {timeout_s} s at "
+                    f"{self.where(rip)}; lab.reset() reboots the lab")
+        return Stop(reason, self.cpu, rip, self.where(rip))
+
+    def _enter_step_mode(self, steps: int) -> None:
+        self._pending.steps_left = steps
+        self._step_hook = self.uc.hook_add(UC_HOOK_CODE, self._on_step, None, 1, 0)
+        self.uc.ctl_flush_tb()
+
+    def _leave_step_mode(self) -> None:
+        if self._step_hook is not None:
+            self.uc.hook_del(self._step_hook)
+            self._step_hook = None
+            self.uc.ctl_flush_tb()
+
+    def _fault(self, err: UcError | None, detail: str = "") -> KernelFault:
+        rip = self.reg("rip")
+        seen = self._pending.fault
+        if seen is not None:
+            access, address = seen
+            region = self.memory.find(address)
+            note = (f"{region.name} is {region.perms}" if region else "unmapped address")
+            detail = f"{note}; {detail}" if detail else note
+            fault = KernelFault(self.cpu, rip, self.where(rip), access, address, detail)
+        else:
+            why = str(err) if err is not None else detail
+            fault = KernelFault(self.cpu, rip, self.where(rip), "instruction", None, why)
+        self._pending.fault = None
+        return fault
+
+
+class EntryCounter:
+    """Counts how often execution reaches a set of addresses (e.g. function starts).
+
+    One code hook per address; adding and removing them flushes the
+    translation cache, so counting costs only while it is installed.
+    """
+
+    def __init__(self, machine: Machine, addresses: list[int]) -> None:
+        self.machine = machine
+        self.count = 0
+        self._hooks = [machine.uc.hook_add(UC_HOOK_CODE, self._hit, None, a, a)
+                       for a in addresses]
+        machine.uc.ctl_flush_tb()
+
+    def _hit(self, *_: object) -> None:
+        self.count += 1
+
+    def close(self) -> int:
+        for h in self._hooks:
+            self.machine.uc.hook_del(h)
+        self._hooks = []
+        self.machine.uc.ctl_flush_tb()
+        return self.count
+
+
+def _seed_state(seed: int, cpu: int) -> int:
+    """Non-zero xorshift state derived from (seed, cpu) with splitmix64."""
+    z = (seed * 0x9E3779B97F4A7C15 + cpu + 1) & 0xFFFF_FFFF_FFFF_FFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFF_FFFF_FFFF_FFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFF_FFFF_FFFF_FFFF
+    return (z ^ (z >> 31)) or 1

@@ -1,0 +1,104 @@
+"""The emulated machine's memory map (Documentation/arch/x86/x86_64/mm.rst, in miniature).
+
+::
+
+    0x0000000000400000  user programs (user.elf)             R-X / R / RW
+    0x00007fffffde0000  user stack, 128 KiB, top 0x7ffffffff000  RW
+    0x00007ffffff00000  workload arguments page               RW
+    0xffff888000000000  direct map: one pcpu_hot page per CPU  RW
+    0xffffc90000000000  vmalloc: kernel stacks, 16 KiB each,  RW
+                        an unmapped guard page between them
+    0xffffffff81000000  kernel text (vmlinux)                 R-X
+                        kernel rodata, __mcount_loc            R
+                        kernel data and bss                   RW
+
+Text is never writable by emulated code: only the lab's text_poke writes it.
+The layout of struct pcpu_hot is shared with include/kernel.h and
+entry_64.S (the PCPU_* offsets below).
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+PAGE_SIZE = 0x1000
+
+USER_STACK_TOP = 0x7FFF_FFFF_F000
+USER_STACK_SIZE = 0x20000
+USER_ARGS = 0x7FFF_FFF0_0000
+
+PERCPU_BASE = 0xFFFF_8880_0000_0000
+KSTACK_BASE = 0xFFFF_C900_0000_0000
+THREAD_SIZE = 0x4000
+
+# struct pcpu_hot field offsets (include/kernel.h)
+PCPU_SELF = 0x00
+PCPU_CURRENT_TASK = 0x08
+PCPU_PREEMPT_COUNT = 0x10
+PCPU_CPU_NUMBER = 0x14
+PCPU_TOP_OF_STACK = 0x18
+PCPU_CLOCK_NS = 0x28
+PCPU_NR_SYSCALLS = 0x30
+PCPU_RAND_STATE = 0x38
+
+
+def percpu_addr(cpu: int) -> int:
+    return PERCPU_BASE + cpu * PAGE_SIZE
+
+
+def kstack_range(cpu: int) -> tuple[int, int]:
+    """[bottom, top) of a CPU's kernel stack; a guard page lies below each."""
+    bottom = KSTACK_BASE + cpu * (THREAD_SIZE + PAGE_SIZE) + PAGE_SIZE
+    return bottom, bottom + THREAD_SIZE
+
+
+def page_align(n: int) -> int:
+    return (n + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    start: int
+    size: int
+    read: bool
+    write: bool
+    execute: bool
+
+    @property
+    def end(self) -> int:
+        return self.start + self.size
+
+    def allows(self, access: str) -> bool:
+        return {"read": self.read, "write": self.write, "fetch": self.execute}[access]
+
+    @property
+    def perms(self) -> str:
+        return ("r" if self.read else "-") + ("w" if self.write else "-") + \
+            ("x" if self.execute else "-")
+
+
+class MemoryMap:
+    """Sorted, non-overlapping regions with an address lookup."""
+
+    def __init__(self) -> None:
+        self._regions: list[Region] = []
+        self._starts: list[int] = []
+
+    def add(self, region: Region) -> None:
+        i = bisect.bisect_left(self._starts, region.start)
+        for other in self._regions[max(i - 1, 0):i + 1]:
+            if region.start < other.end and other.start < region.end:
+                raise ValueError(f"region {region.name} overlaps {other.name}")
+        self._regions.insert(i, region)
+        self._starts.insert(i, region.start)
+
+    def find(self, addr: int) -> Region | None:
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i >= 0 and addr < self._regions[i].end:
+            return self._regions[i]
+        return None
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._regions)

@@ -1,0 +1,1 @@
+"""ftrace itself, mirroring kernel/trace/ (ftrace.c, fgraph.c, ring_buffer.c ...)."""
