@@ -17,6 +17,7 @@ from .kernel.rootfs import populate
 from .kernel.workloads import WORKLOADS
 from .machine.cpu import EntryCounter, Machine, Stop
 from .machine.disasm import disassemble_range, format_listing
+from .machine.kallsyms import Kallsyms
 from .machine.memory import USER_ARGS, USER_STACK_TOP
 from .machine.text_poke import TextPoke, TextPoker
 from .trace.ftrace import FtraceState, ftrace_init
@@ -80,7 +81,7 @@ class Lab:
         populate(self.machine)
 
     @property
-    def kallsyms(self):  # type: ignore[no-untyped-def]
+    def kallsyms(self) -> Kallsyms:
         return self.machine.kallsyms
 
     @property

@@ -20,7 +20,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+import capstone
 from unicorn import (
     UC_ARCH_X86,
     UC_HOOK_CODE,
@@ -110,7 +112,7 @@ class Machine:
 
     # ---- construction and reset ------------------------------------------------
     def _boot_hardware(self) -> None:
-        uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        uc: Any = Uc(UC_ARCH_X86, UC_MODE_64)   # the binding is only partly typed
         uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
         self.uc = uc
         self.memory = MemoryMap()
@@ -347,7 +349,10 @@ class Machine:
         rip = self.reg("rip")
         seen = self._pending.fault
         if seen is not None:
-            access, address = seen
+            access, page = seen
+            # The TLB hook sees only the page; like CR2, report the exact address.
+            exact = self._operand_address(rip) if access != "fetch" else None
+            address = exact if exact is not None and exact & ~(PAGE_SIZE - 1) == page else page
             region = self.memory.find(address)
             note = (f"{region.name} is {region.perms}" if region else "unmapped address")
             detail = f"{note}; {detail}" if detail else note
@@ -357,6 +362,9 @@ class Machine:
             fault = KernelFault(self.cpu, rip, self.where(rip), "instruction", None, why)
         self._pending.fault = None
         return fault
+
+    def _operand_address(self, rip: int) -> int | None:
+        return _operand_address_of(self, rip)
 
 
 class EntryCounter:
@@ -382,6 +390,34 @@ class EntryCounter:
         self._hooks = []
         self.machine.uc.ctl_flush_tb()
         return self.count
+
+
+_CS = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+_CS.detail = True
+
+
+def _operand_address_of(machine: Machine, rip: int) -> int | None:
+    """Effective address of the memory operand of the instruction at ``rip``."""
+    try:
+        insn = next(_CS.disasm(machine.read(rip, 15), rip, 1))
+    except (StopIteration, UcError):
+        return None
+    for op in insn.operands:
+        if op.type != capstone.x86.X86_OP_MEM:
+            continue
+        mem = op.mem
+
+        def value(reg: int) -> int:
+            if reg == 0:
+                return 0
+            if reg == capstone.x86.X86_REG_RIP:
+                return rip + insn.size
+            return int(machine.uc.reg_read(getattr(X, f"UC_X86_REG_{insn.reg_name(reg).upper()}")))
+        addr = value(mem.base) + value(mem.index) * mem.scale + mem.disp
+        if mem.segment == capstone.x86.X86_REG_GS:
+            addr += int(machine.uc.reg_read(X.UC_X86_REG_GS_BASE))
+        return addr & 0xFFFF_FFFF_FFFF_FFFF
+    return None
 
 
 def _seed_state(seed: int, cpu: int) -> int:

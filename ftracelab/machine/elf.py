@@ -14,6 +14,7 @@ from pathlib import Path
 from elftools.common.exceptions import ELFError
 from elftools.elf.constants import P_FLAGS
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from ..errors import KernelImageError
 
@@ -82,7 +83,7 @@ def load_elf(source: Path | bytes, name: str | None = None) -> ElfImage:
             for seg in elf.iter_segments() if seg["p_type"] == "PT_LOAD")
         names = {i: s.name for i, s in enumerate(elf.iter_sections())}
         symtab = elf.get_section_by_name(".symtab")
-        if symtab is None:
+        if not isinstance(symtab, SymbolTableSection):
             raise KernelImageError(f"{label}: no symbol table (was it stripped?)")
         symbols = tuple(
             Symbol(name=s.name, addr=s["st_value"], size=s["st_size"],

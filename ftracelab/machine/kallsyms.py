@@ -12,6 +12,7 @@ then by name.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -45,8 +46,8 @@ class Kallsyms:
         text = [s for s in symbols if text_start <= s.addr < text_end
                 and s.section in (".text", "") and s.kind in ("FUNC", "NOTYPE")]
         text.sort(key=lambda s: (s.addr, _rank(s)))
-        addrs = sorted({s.addr for s in text}) + [text_end]
-        next_addr = dict(zip(addrs, addrs[1:], strict=False))
+        addrs = [*sorted({s.addr for s in text}), text_end]
+        next_addr = dict(itertools.pairwise(addrs))
         self._all: list[KSym] = [
             KSym(s.name, s.addr, next_addr[s.addr] - s.addr,
                  "t" if s.bind == "LOCAL" else "T", s.kind == "FUNC")

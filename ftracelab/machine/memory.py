@@ -20,6 +20,7 @@ entry_64.S (the PCPU_* offsets below).
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 PAGE_SIZE = 0x1000
@@ -100,5 +101,5 @@ class MemoryMap:
             return self._regions[i]
         return None
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Region]:
         return iter(self._regions)
