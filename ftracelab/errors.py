@@ -38,11 +38,12 @@ class KernelImageError(FtraceLabError):
 class SymbolNotFoundError(FtraceLabError, KeyError):
     """A kernel symbol name that kallsyms does not know."""
 
-    def __init__(self, name: str, known: Iterable[str] = ()) -> None:
+    def __init__(self, name: str, known: Iterable[str] = (), kind: str = "kernel symbol",
+                 note: str = "") -> None:
         self.name = name
         close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        super().__init__(f"no kernel symbol named {name!r}{hint}")
+        super().__init__(f"no {kind} named {name!r}{note}{hint}")
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0])

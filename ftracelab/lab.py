@@ -20,7 +20,7 @@ from .machine.disasm import disassemble_range, format_listing
 from .machine.kallsyms import Kallsyms
 from .machine.memory import USER_ARGS, USER_STACK_TOP
 from .machine.text_poke import TextPoke, TextPoker
-from .trace.ftrace import FtraceState, ftrace_init
+from .trace.ftrace import FtraceState, ftrace_init, mcount_locations
 from .tracefs import TraceFS
 
 TASK_COMM_OFFSET = 8
@@ -125,20 +125,24 @@ class Lab:
             raw = self.machine.vmlinux.read(start, end - start)
         else:
             raise ValueError("source must be 'live' or 'image'")
-        sites = {r.ip for r in self.ftrace.records}
-        if not sites:   # before boot the sites are still known from __mcount_loc
-            from .trace.ftrace import mcount_locations
-            sites = set(mcount_locations(self.machine))
+        sites = set(self._sites())
         return format_listing(disassemble_range(raw, start, self.machine.kallsyms, sites))
+
+    def _sites(self) -> list[int]:
+        """fentry call sites: the records after boot, __mcount_loc before it."""
+        if self.booted:
+            return [r.ip for r in self.ftrace.records]
+        return sorted(set(mcount_locations(self.machine)))
 
     def fentry_site(self, symbol: str) -> int:
         """The ftrace call site of a traceable function (func+4, or +0 without endbr64)."""
         start, end = self._function_range(symbol)
-        rec = next((r for r in self.ftrace.records if start <= r.ip < end), None)
-        if rec is None:
-            traceable = [r.function for r in self.ftrace.records]
-            raise SymbolNotFoundError(f"{symbol} (not traceable)", traceable)
-        return rec.ip
+        site = next((ip for ip in self._sites() if start <= ip < end), None)
+        if site is None:
+            traceable = {self.kallsyms.format_short(ip) for ip in self._sites()}
+            raise SymbolNotFoundError(symbol, traceable, kind="traceable function",
+                                      note=" (it exists but is notrace: no fentry call site)")
+        return site
 
     def text_poke(self, where: str | int, new: bytes) -> TextPoke:
         """Begin an int3 text poke at a function's fentry site (or an address)."""

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from ftracelab import Lab
 from ftracelab.arch.x86_64.insn import ENDBR64, NOP5, call_target
+from ftracelab.errors import SymbolNotFoundError
 from ftracelab.trace.ftrace import FtraceFlag, flag_names, ftrace_rec_count, mcount_locations
 
 NOTRACE = ["do_syscall_64", "__schedule", "sysvec_apic_timer_interrupt", "sched_clock",
@@ -80,3 +83,12 @@ def test_flag_helpers() -> None:
     assert ftrace_rec_count(flags) == 3
     assert flag_names(flags) == ["ENABLED", "TRAMP"]
     assert int(FtraceFlag.MODIFIED) == 1 << 19 and int(FtraceFlag.ENABLED) == 1 << 31
+
+
+def test_fentry_site_errors_and_before_boot() -> None:
+    lab = Lab(boot=False)
+    assert lab.fentry_site("vfs_read") == lab.symbol("vfs_read") + 4   # from __mcount_loc
+    with pytest.raises(SymbolNotFoundError, match="is notrace"):
+        lab.fentry_site("do_syscall_64")
+    with pytest.raises(SymbolNotFoundError, match="did you mean vfs_read"):
+        lab.fentry_site("vfs_reed")

@@ -69,6 +69,18 @@ class TextPoke:
         """Perform all remaining steps."""
         return [self.step() for _ in range(len(self.steps) - len(self.done))]
 
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td>{i + 1}</td><td>{s.name}</td><td>+{s.offset}</td>"
+            f"<td><code>{s.data.hex(' ')}</code></td>"
+            f"<td>{'done' if i < len(self.done) else ('next' if i == len(self.done) else '')}</td></tr>"
+            for i, s in enumerate(self.steps))
+        where = self.poker.machine.kallsyms.format_ps(self.ip)
+        return (f"<b>text poke</b> at <code>{self.ip:#x} &lt;{where}&gt;</code>: "
+                f"<code>{self.old.hex(' ')}</code> &rarr; <code>{self.new.hex(' ')}</code>, "
+                f"int3 hits: {self.int3_hits}<table><tr><th>step</th><th>write</th><th>at</th>"
+                f"<th>bytes</th><th></th></tr>{rows}</table>")
+
     def __repr__(self) -> str:
         return (f"<TextPoke {self.ip:#x} {self.old.hex()} -> {self.new.hex()} "
                 f"done={self.done} int3_hits={self.int3_hits}>")

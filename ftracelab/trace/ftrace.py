@@ -106,6 +106,16 @@ class FtraceState:
             return self.records[lo]
         return None
 
+    def _repr_html_(self) -> str:
+        head = "".join(
+            f"<tr><td>{r.function}</td><td><code>{r.ip:#x}</code></td>"
+            f"<td>{'|'.join(flag_names(r.flags)) or 0}</td><td>{r.ref_count}</td></tr>"
+            for r in self.records[:10])
+        more = f"<p>... and {len(self.records) - 10} more</p>" if len(self.records) > 10 else ""
+        return (f"<b>dyn_ftrace records</b>: {len(self.records)} sites, "
+                f"{len(self.boot_log)} converted at boot<table><tr><th>function</th><th>ip</th>"
+                f"<th>flags</th><th>ref</th></tr>{head}</table>{more}")
+
     def record_for(self, function: str) -> DynFtrace | None:
         return next((r for r in self.records if r.function == function), None)
 
