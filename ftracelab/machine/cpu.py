@@ -136,6 +136,10 @@ class Machine:
         uc.hook_add(UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
         uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
         self._step_hook: int | None = None
+        # syscall_init(): MSR_LSTAR = entry_SYSCALL_64. User space reads it from
+        # here to perform SYSCALL natively (see user/workloads.c).
+        if "lstar" in self.user_symbols:
+            self.write_u64(self.user_symbols["lstar"], self.symbols["entry_SYSCALL_64"])
         self._contexts = []
         init_task = self.symbols["init_task"]
         for cpu in range(self.ncpus):

@@ -23,14 +23,31 @@ struct wl_args {
 #define O_TRUNC 01000
 #define AT_FDCWD -100
 
+/*
+ * MSR_LSTAR: the address SYSCALL jumps to. The lab writes entry_SYSCALL_64's
+ * address here at boot.
+ *
+ * Unicorn's SYSCALL instruction does nothing but call a host hook, and a
+ * Python hook per syscall would cost more than the whole kernel path. So
+ * this user space performs SYSCALL's register effects itself, exactly as
+ * the CPU would: RCX = the return address, R11 = RFLAGS, RIP = LSTAR. The
+ * kernel cannot tell the difference. (A real "syscall" instruction also
+ * works: machine/cpu.py hooks it and does the same.)
+ */
+unsigned long lstar;
+
 static inline s64 syscall3(s64 nr, s64 a, s64 b, s64 c)
 {
 	s64 ret;
 
-	asm volatile("syscall"
+	asm volatile("leaq 1f(%%rip), %%rcx\n\t"
+		     "pushfq\n\t"
+		     "popq %%r11\n\t"
+		     "jmp *lstar(%%rip)\n"
+		     "1:"
 		     : "=a"(ret)
 		     : "0"(nr), "D"(a), "S"(b), "d"(c)
-		     : "rcx", "r11", "memory");
+		     : "rcx", "r11", "memory", "cc");
 	return ret;
 }
 
@@ -100,11 +117,18 @@ s64 wl_getpid(struct wl_args *args)
 	return 0;
 }
 
-/* Returning from a program lands here: exit_group(return value). */
-__attribute__((naked)) void user_exit(void)
+void do_user_exit(s64 code)
 {
-	asm volatile("movq %rax, %rdi\n\t"
-		     "movl $231, %eax\n\t"
-		     "syscall\n\t"
-		     "ud2");
+	syscall3(231, code, 0, 0);
+	__builtin_unreachable();
 }
+
+/* Returning from a program lands here: exit_group(return value). */
+asm(".text\n"
+    ".globl user_exit\n"
+    ".type user_exit, @function\n"
+    "user_exit:\n\t"
+    "movq %rax, %rdi\n\t"
+    "call do_user_exit\n\t"
+    "ud2\n"
+    ".size user_exit, .-user_exit\n");
