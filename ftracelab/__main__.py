@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -68,8 +69,10 @@ def lab(extra: list[str]) -> int:
         print("No notebooks/ folder here: run this from a clone of the ftracelab repository.",
               file=sys.stderr)
         return 2
-    cmd = [sys.executable, "-m", "jupyter", "lab", f"--notebook-dir={notebooks}", *extra]
-    return subprocess.call(cmd)
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={notebooks}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")     # containers and Binder-like sandboxes run as root
+    return subprocess.call([*cmd, *extra])
 
 
 def main(argv: list[str] | None = None) -> int:
