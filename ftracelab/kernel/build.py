@@ -85,6 +85,15 @@ def _compile(src: str, obj: Path, flags: list[str]) -> None:
     subprocess.run(["gcc", *flags, "-c", src, "-o", str(obj)], cwd=SRC, check=True)
 
 
+def _compile_all(sources: list[str], flags: list[str], prefix: Path) -> list[Path]:
+    objs = []
+    for i, src in enumerate(sources):
+        obj = prefix.with_name(f"{prefix.name}{i:02d}.o")
+        _compile(src, obj, flags)
+        objs.append(obj)
+    return objs
+
+
 def _link(objs: list[Path], script: str, out: Path) -> None:
     subprocess.run(["ld", *LDFLAGS, "-T", str(SRC / script), "-o", str(out),
                     *map(str, objs)], check=True)
@@ -95,18 +104,10 @@ def build(out_dir: Path) -> dict[str, object]:
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ftracelab-build-") as tmp:
         objdir = Path(tmp)
-        kobjs = []
-        for i, src in enumerate(KERNEL_SOURCES):
-            obj = objdir / f"k{i:02d}.o"
-            _compile(src, obj, KERNEL_CFLAGS)
-            kobjs.append(obj)
-        _link(kobjs, "kernel.lds", out_dir / "vmlinux")
-        uobjs = []
-        for i, src in enumerate(USER_SOURCES):
-            obj = objdir / f"u{i:02d}.o"
-            _compile(src, obj, USER_CFLAGS)
-            uobjs.append(obj)
-        _link(uobjs, "user/user.lds", out_dir / "user.elf")
+        _link(_compile_all(KERNEL_SOURCES, KERNEL_CFLAGS, objdir / "k"), "kernel.lds",
+              out_dir / "vmlinux")
+        _link(_compile_all(USER_SOURCES, USER_CFLAGS, objdir / "u"), "user/user.lds",
+              out_dir / "user.elf")
     info: dict[str, object] = {
         "toolchain": toolchain(),
         "sha256": {name: hashlib.sha256((out_dir / name).read_bytes()).hexdigest()
