@@ -3,55 +3,26 @@ workloads (start_kernel() and init, in miniature).
 
 Boot order, as in Linux: load the image, unpack the root file system, then
 ``ftrace_init()`` converts every ``call __fentry__`` to a NOP with
-``text_poke_early``. The boot log keeps every site's original bytes.
+``text_poke_early`` (the boot log keeps every site's original bytes), then
+CPU 0 runs start_kernel() and the others start_secondary(), each ending in
+its idle loop.
 """
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass, field
 
 from .errors import SymbolNotFoundError, WorkloadError
 from .kernel import load_images
 from .kernel.rootfs import populate
 from .kernel.workloads import WORKLOADS
-from .machine.cpu import EntryCounter, Machine, Stop
+from .machine.cpu import Machine
 from .machine.disasm import disassemble_range, format_listing
 from .machine.kallsyms import Kallsyms
-from .machine.memory import USER_ARGS, USER_STACK_TOP
 from .machine.text_poke import TextPoke, TextPoker
+from .runner import Runner, RunRecord
 from .trace.ftrace import FtraceState, ftrace_init, mcount_locations
 from .tracefs import TraceFS
-
-TASK_COMM_OFFSET = 8
-TASK_COMM_LEN = 16
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """What one ``lab.run()`` did."""
-
-    workload: str
-    params: dict[str, int | str]
-    cpu: int
-    virtual_ns: int          # virtual clock advance on that CPU
-    syscalls: int
-    function_calls: int | None   # kernel function entries, traced or not (None: not counted)
-    stop: Stop = field(repr=False)
-
-    @property
-    def completed(self) -> bool:
-        return self.stop.reason == "halt"
-
-    def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
-                       f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
-                       for k, v in (("workload", self.workload), ("params", self.params),
-                                    ("CPU", self.cpu), ("virtual time", f"{self.virtual_ns:,} ns"),
-                                    ("syscalls", self.syscalls),
-                                    ("function calls", self.function_calls),
-                                    ("stopped", f"{self.stop.reason} at {self.stop.where}")))
-        return f"<table><caption>RunRecord</caption>{rows}</table>"
 
 
 class Lab:
@@ -79,6 +50,7 @@ class Lab:
         self.tracefs.add_file("available_filter_functions_addrs",
                               read=lambda: self.ftrace.available_filter_functions_addrs())
         populate(self.machine)
+        self.runner = Runner(self.machine)
 
     @property
     def kallsyms(self) -> Kallsyms:
@@ -89,9 +61,10 @@ class Lab:
         return self.machine.ncpus
 
     def boot(self) -> FtraceState:
-        """Run the boot-time ftrace_init(); idempotent."""
+        """ftrace_init(), then start the kernel on every CPU; idempotent."""
         if not self.booted:
             self.ftrace = ftrace_init(self.machine, self.text_poker)
+            self.runner.boot_cpus()
             self.booted = True
         return self.ftrace
 
@@ -152,34 +125,32 @@ class Lab:
     # ---- workloads ----------------------------------------------------------
     @property
     def workloads(self) -> dict[str, str]:
-        """Workload names and one-line descriptions."""
+        """Workload names and one-line descriptions (parameters: :meth:`workload_params`)."""
         return {name: w.description for name, w in WORKLOADS.items()}
+
+    @staticmethod
+    def workload_params(name: str) -> dict[str, int | str]:
+        """A workload's parameters and their defaults."""
+        if name not in WORKLOADS:
+            raise WorkloadError(f"unknown workload {name!r}; choose from {sorted(WORKLOADS)}")
+        return dict(WORKLOADS[name].defaults)
 
     def run(self, workload: str, cpu: int = 0, count_calls: bool = True,
             comm: str | None = None, **params: int | str) -> RunRecord:
-        """Run a workload on one CPU until its task exits and the CPU idles."""
-        wl = WORKLOADS.get(workload)
-        if wl is None:
-            raise WorkloadError(f"unknown workload {workload!r}; choose from {sorted(WORKLOADS)}")
-        args = wl.pack(**params)
-        m = self.machine
-        m.select_cpu(cpu)
-        task = m.percpu_u64(cpu, 0x08)
-        m.write(task + TASK_COMM_OFFSET,
-                (comm or workload).encode()[:TASK_COMM_LEN - 1].ljust(TASK_COMM_LEN, b"\0"))
-        m.write(USER_ARGS, args)
-        m.set_reg("rsp", USER_STACK_TOP)
-        m.push(m.user_symbols["user_exit"])
-        m.set_reg("rdi", USER_ARGS)
-        clock0, sys0 = m.clock_ns(cpu), m.nr_syscalls(cpu)
-        starts = sorted({k.addr for k in m.kallsyms if k.is_function})
-        counter = EntryCounter(m, starts) if count_calls else None
-        try:
-            stop = m.run(start=m.user_symbols[wl.program])
-        finally:
-            calls = counter.close() if counter else None
-        return RunRecord(workload, wl.args(**params), cpu, m.clock_ns(cpu) - clock0,
-                         m.nr_syscalls(cpu) - sys0, calls, stop)
+        """Run a workload until every task it creates has exited and the CPUs idle.
+
+        Its first task starts on ``cpu``; the scheduler may move the others.
+        If a breakpoint stops a CPU (``lab.machine.add_breakpoint``), the run
+        pauses and the record says where; :meth:`resume` continues it.
+        """
+        if not self.booted:
+            raise WorkloadError("the kernel has not booted yet: call lab.boot() first")
+        return self.runner.start(workload, cpu=cpu, count_calls=count_calls, comm=comm,
+                                 **params)
+
+    def resume(self) -> RunRecord:
+        """Continue a paused run."""
+        return self.runner.resume()
 
     def _repr_html_(self) -> str:
         state = "booted" if self.booted else "not booted"

@@ -12,7 +12,8 @@ from ftracelab.errors import SymbolNotFoundError
 from ftracelab.trace.ftrace import FtraceFlag, flag_names, ftrace_rec_count, mcount_locations
 
 NOTRACE = ["do_syscall_64", "__schedule", "sysvec_apic_timer_interrupt", "sched_clock",
-           "simulate_work", "memcpy", "copy_page_to_iter", "_copy_to_user", "do_idle",
+           "simulate_work", "memcpy", "copy_page_to_iter", "_copy_to_user", "default_idle",
+           "__switch_to", "__switch_to_asm", "irqentry_exit", "start_kernel", "sched_init",
            "__fentry__", "ftrace_caller", "ftrace_stub", "entry_SYSCALL_64"]
 
 

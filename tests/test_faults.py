@@ -1,42 +1,50 @@
-"""Faults in emulated code: a typed error, then a usable lab after reset."""
+"""Faults in emulated code: a typed error, then a usable lab after reset;
+breakpoints pause a run and resume it."""
 
 from __future__ import annotations
 
 import pytest
 
 from ftracelab import Lab
-from ftracelab.errors import EmulationTimeout, KernelFault
-from ftracelab.kernel.workloads import WORKLOADS
-from ftracelab.machine.memory import USER_ARGS, USER_STACK_TOP
+from ftracelab.errors import EmulationTimeout, KernelFault, WorkloadError
+from ftracelab.kernel.rootfs import DATA_OFFSET, INODE_OFFSET, RAMFS_FILE_SIZE
+from ftracelab.machine.memory import percpu_addr
+
+I_DATA = INODE_OFFSET + 0x18
+I_FOP = INODE_OFFSET + 0x40
+TMP_OUT = 4          # index of /tmp/out in rootfs.DEFAULT_FILES
+
+
+def _inode_field(lab: Lab, index: int, offset: int) -> int:
+    table = next(s for s in lab.machine.vmlinux.symbols if s.name == "ramfs_files")
+    return table.addr + index * RAMFS_FILE_SIZE + offset
 
 
 def test_bad_pointer_read_names_cpu_rip_and_access(lab: Lab) -> None:
-    m = lab.machine
-    init_task = m.symbols["init_task"]
-    files_offset = 0x20  # struct task_struct.files
-    m.write_u64(init_task + files_offset, 0xDEAD_0000_0000)
+    assert lab.run("write", path="/tmp/out", size=16).completed   # instantiates the inode
+    lab.machine.write_u64(_inode_field(lab, TMP_OUT, I_FOP), 0xDEAD_0000_0000)
     with pytest.raises(KernelFault) as info:
-        lab.run("cat", cpu=1)
+        lab.run("write", cpu=1, path="/tmp/out", size=16)
     fault = info.value
-    assert fault.cpu == 1 and fault.access == "read" and fault.address is not None
-    assert fault.address >> 32 == 0xDEAD
-    assert fault.where.startswith("_raw_spin_lock+")   # files->file_lock
+    assert fault.cpu == 1 and fault.access == "read"
+    assert fault.address == 0xDEAD_0000_0000 + 0x10     # f_op->open
+    assert fault.where.startswith("do_dentry_open+")
     assert "lab.reset()" in str(fault) and "unmapped" in str(fault)
     lab.reset()
-    assert lab.run("cat", cpu=1).completed
+    assert lab.run("write", cpu=1, path="/tmp/out", size=16).completed
 
 
 def test_kernel_write_to_text_is_a_protection_fault(lab: Lab) -> None:
-    # current->files pointing into text: taking files->file_lock stores into text.
-    m = lab.machine
+    assert lab.run("write", path="/tmp/out", size=16).completed
     text = lab.symbol("vfs_read")
-    m.write_u64(m.symbols["init_task"] + 0x20, text)
+    lab.machine.write_u64(_inode_field(lab, TMP_OUT, I_DATA), text)
     with pytest.raises(KernelFault) as info:
-        lab.run("cat")
+        lab.run("write", path="/tmp/out", size=16, chunk=16)
     assert info.value.access == "write" and info.value.address == text
     assert "vmlinux:text is r-x" in str(info.value)
-    assert info.value.where.startswith("_raw_spin_lock+")
-    assert m.read(text, 4) == bytes.fromhex("f30f1efa")   # text unchanged
+    assert info.value.where.startswith("memcpy+")
+    assert lab.machine.read(text, 4) == bytes.fromhex("f30f1efa")   # text unchanged
+    assert DATA_OFFSET > I_DATA
 
 
 def test_invalid_instruction(lab: Lab) -> None:
@@ -44,29 +52,32 @@ def test_invalid_instruction(lab: Lab) -> None:
     with pytest.raises(KernelFault) as info:
         lab.run("cat")
     assert info.value.access == "instruction" and info.value.where.startswith("ksys_read+0x9/")
+    lab.reset()
+    assert lab.run("cat").completed
 
 
 def test_infinite_loop_times_out(lab: Lab) -> None:
     lab.machine.write_text(lab.symbol("ksys_read") + 9, b"\xeb\xfe")   # jmp .
+    # Without slice ends the CPU never leaves the loop; the host timeout catches it.
+    lab.machine.write_u64(percpu_addr(0) + 0x40, 2**64 - 1)
     with pytest.raises(EmulationTimeout, match="ksys_read"):
-        lab.machine.select_cpu(0)
-        lab.machine.write(USER_ARGS, WORKLOADS["cat"].pack())
-        lab.machine.set_reg("rdi", USER_ARGS)
-        lab.machine.set_reg("rsp", USER_STACK_TOP)
-        lab.machine.run(start=lab.machine.user_symbols["wl_cat"], timeout_s=0.2)
+        lab.machine.call(0, "ksys_read", 0, 0, 0)
 
 
-def test_breakpoint_stop_and_resume(lab: Lab) -> None:
+def test_breakpoint_pauses_and_resumes_a_run(lab: Lab) -> None:
     m = lab.machine
     target = lab.symbol("vfs_read")
     m.add_breakpoint(target)
-    m.write(USER_ARGS, WORKLOADS["cat"].pack(path="/etc/motd"))
-    m.set_reg("rsp", USER_STACK_TOP)
-    m.push(m.user_symbols["user_exit"])
-    m.set_reg("rdi", USER_ARGS)
-    stop = m.run(start=m.user_symbols["wl_cat"])
-    assert stop.reason == "breakpoint" and stop.rip == target and stop.where.startswith("vfs_read+0x0/")
-    step = m.run(steps=2)
-    assert step.reason == "step" and step.rip == target + 9   # endbr64, NOP5
+    rec = lab.run("cat", path="/etc/motd")
+    assert not rec.completed and rec.stop is not None
+    assert rec.stop.reason == "breakpoint" and rec.stop.rip == target
+    assert rec.stop.where.startswith("vfs_read+0x0/")
+    with pytest.raises(WorkloadError, match="paused"):
+        lab.run("cat")
+    step = m.run(steps=2)                              # endbr64, the NOP5
+    assert step.reason == "step" and step.rip == target + 9
     m.remove_breakpoint(target)
-    assert m.run().reason == "halt"
+    done = lab.resume()
+    assert done.completed and done.syscalls == 8   # 2 openat, 2 read, write, 2 close, exit
+    with pytest.raises(WorkloadError, match="nothing to resume"):
+        lab.resume()

@@ -9,9 +9,14 @@ at boot. Layout of ``struct ramfs_file`` (include/kernel.h, fs/ramfs.c)::
     0x30  struct inode:  +0x00 i_ino   +0x08 i_mode  +0x10 i_size
                          +0x18 i_data  +0x20 i_capacity
                          +0x28 i_atime +0x30 i_mtime +0x38 i_read_latency_ns
-                         +0x40 i_fop
-    0x78  char   data[8192]
-    size 0x2078
+                         +0x40 i_fop   +0x48 i_rwsem +0x68 i_lock
+                         +0x70 i_cached_upto
+    0xa8  char   data[8192]
+    size 0x20a8
+
+A file with a read latency lives on the slow disk (null_blk): its pages are
+read in through the block layer the first time, and i_cached_upto says how
+far the page cache holds it.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ RAMFS_MAX_FILES = 16
 INODE_OFFSET = 0x30
 I_SIZE = INODE_OFFSET + 0x10
 I_READ_LATENCY = INODE_OFFSET + 0x38
-DATA_OFFSET = 0x78
+I_CACHED_UPTO = INODE_OFFSET + 0x70
+DATA_OFFSET = 0xA8
 RAMFS_FILE_SIZE = DATA_OFFSET + RAMFS_DATA_SIZE
 
 
@@ -50,16 +56,34 @@ DEFAULT_FILES = (
             b"student:x:1000:1000:student:/home/student:/bin/sh\n"),
     RamFile("/etc/motd", b"Welcome to the ftracelab mini-kernel.\n"),
     RamFile("/var/log/syslog", _text(100)),
-    RamFile("/data/slow.bin", bytes(range(256)) * 16, read_latency_ns=50_000),
+    RamFile("/data/slow.bin", bytes(range(256)) * 32, read_latency_ns=50_000),
     RamFile("/tmp/out", b""),
 )
 
 
-def populate(machine: Machine, files: tuple[RamFile, ...] = DEFAULT_FILES) -> None:
-    """Write the file table into the kernel's ramfs_files[] and nr_ramfs_files."""
+def _table(machine: Machine) -> int:
     table = next((s for s in machine.vmlinux.symbols if s.name == "ramfs_files"), None)
     if table is None or table.size != RAMFS_MAX_FILES * RAMFS_FILE_SIZE:
         raise KernelImageError("ramfs_files[] in vmlinux does not match rootfs.py's layout")
+    return table.addr
+
+
+def set_disk_latency(machine: Machine, path: str, latency_ns: int,
+                     files: tuple[RamFile, ...] = DEFAULT_FILES) -> None:
+    """Put ``path`` on the slow disk with this mean latency per page, and drop it
+    from the page cache (echo 1 > drop_caches, for one file)."""
+    index = next((i for i, f in enumerate(files) if f.path == path), None)
+    if index is None:
+        raise ValueError(f"{path}: not a file of the lab's root file system "
+                         f"({', '.join(f.path for f in files)})")
+    base = _table(machine) + index * RAMFS_FILE_SIZE
+    machine.write(base + I_READ_LATENCY, struct.pack("<Q", latency_ns))
+    machine.write(base + I_CACHED_UPTO, struct.pack("<Q", 0))
+
+
+def populate(machine: Machine, files: tuple[RamFile, ...] = DEFAULT_FILES) -> None:
+    """Write the file table into the kernel's ramfs_files[] and nr_ramfs_files."""
+    table_addr = _table(machine)
     if len(files) > RAMFS_MAX_FILES:
         raise ValueError(f"at most {RAMFS_MAX_FILES} files")
     for i, f in enumerate(files):
@@ -67,7 +91,7 @@ def populate(machine: Machine, files: tuple[RamFile, ...] = DEFAULT_FILES) -> No
         if len(name) >= RAMFS_NAME_LEN or len(f.data) > RAMFS_DATA_SIZE:
             raise ValueError(f"{f.path}: name over {RAMFS_NAME_LEN - 1} bytes "
                              f"or data over {RAMFS_DATA_SIZE} bytes")
-        base = table.addr + i * RAMFS_FILE_SIZE
+        base = table_addr + i * RAMFS_FILE_SIZE
         machine.write(base, name.ljust(RAMFS_NAME_LEN, b"\0"))
         machine.write(base + I_SIZE, struct.pack("<q", len(f.data)))
         machine.write(base + I_READ_LATENCY, struct.pack("<Q", f.read_latency_ns))

@@ -8,6 +8,11 @@ A workload is started the way execve() leaves a program: %rdi points at a
     0x40  u64  loops
     0x48  u64  chunk
     0x50  u64  size
+    0x58  u64  tasks
+    0x60  u64  sleep_ns
+
+``disk_latency_ns`` is not passed to the program: the lab applies it to the
+file on the slow disk before the run (kernel/rootfs.py).
 """
 
 from __future__ import annotations
@@ -46,8 +51,8 @@ class Workload:
         """The struct wl_args bytes for these parameters."""
         a = self.args(**params)
         path = str(a.get("path", "")).encode().ljust(WL_PATH_LEN, b"\0")
-        return path + struct.pack("<QQQ", int(a.get("loops", 0)), int(a.get("chunk", 0)),
-                                  int(a.get("size", 0)))
+        return path + struct.pack("<5Q", *(int(a.get(k, 0)) for k in
+                                         ("loops", "chunk", "size", "tasks", "sleep_ns")))
 
 
 WORKLOADS: dict[str, Workload] = {w.name: w for w in (
@@ -61,6 +66,23 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
              "getpid() LOOPS times: the bare syscall entry/exit path",
              {"loops": 100}),
     Workload("slow-read", "wl_cat",
-             "cat a file on a slow device (50 us +- a seeded tail per read)",
-             {"path": "/data/slow.bin", "loops": 4, "chunk": 1024}),
+             "cat a 2-page file on the slow disk: each page is a bio that completes after "
+             "DISK_LATENCY_NS plus a seeded tail; the reader sleeps in io_schedule()",
+             {"path": "/data/slow.bin", "loops": 2, "chunk": 1024, "disk_latency_ns": 50_000}),
+    Workload("fork-storm", "wl_fork_storm",
+             "LOOPS rounds of TASKS clone() children (each calls getpid and exits), "
+             "reaped with wait4(): kernel_clone, wake_up_new_task, migrations",
+             {"loops": 4, "tasks": 6}),
+    Workload("sleep", "wl_sleep",
+             "a child task sleeps SLEEP_NS with nanosleep(), LOOPS times: "
+             "hrtimer wake-ups through try_to_wake_up",
+             {"loops": 5, "sleep_ns": 1_000_000}),
+    Workload("cpu-hog", "wl_cpu_hog",
+             "TASKS tasks each make LOOPS getpid() calls: more runnable tasks than CPUs, "
+             "so the timer tick preempts them (preempt_schedule_irq)",
+             {"loops": 20_000, "tasks": 3}),
+    Workload("lock-contention", "wl_lock_contention",
+             "TASKS tasks write SIZE bytes to the same file, LOOPS times: "
+             "i_rwsem (a sleeping lock) and i_lock (a spinlock) contention across CPUs",
+             {"path": "/tmp/out", "loops": 4, "chunk": 512, "size": 4096, "tasks": 4}),
 )}

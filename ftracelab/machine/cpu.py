@@ -41,21 +41,26 @@ from unicorn import (
 )
 from unicorn import x86_const as X
 
-from ..errors import EmulationTimeout, HookError, KernelFault
+from ..errors import EmulationTimeout, HookError, KernelFault, MachineError
 from .elf import ElfImage
 from .kallsyms import Kallsyms
 from .memory import (
+    NO_DEADLINE,
     PAGE_SIZE,
     PCPU_CLOCK_NS,
     PCPU_CPU_NUMBER,
-    PCPU_CURRENT_TASK,
+    PCPU_NEXT_EVENT,
     PCPU_NR_SYSCALLS,
     PCPU_RAND_STATE,
     PCPU_SELF,
+    PCPU_SLICE_END,
     PCPU_TOP_OF_STACK,
     USER_ARGS,
-    USER_STACK_SIZE,
-    USER_STACK_TOP,
+    USER_MMAP_BASE,
+    USER_MMAP_SIZE,
+    USER_STACK_SLOT,
+    USER_STACK_SLOTS,
+    USER_STACKS_BASE,
     MemoryMap,
     Region,
     kstack_range,
@@ -65,6 +70,9 @@ from .memory import (
 
 SYSCALL_INSN_SIZE = 2
 HLT = 0xF4
+X86_EFLAGS_IF = 0x200
+KERNEL_HALF = 0xFFFF_8000_0000_0000
+KERNEL_CS, KERNEL_DS, USER_CS, USER_DS = 0x10, 0x18, 0x33, 0x2B
 DEFAULT_TIMEOUT_S = 20.0
 
 Int3Handler = Callable[["Machine", int], bool]
@@ -124,7 +132,8 @@ class Machine:
                                  page_align(seg.vaddr + seg.memsz) - start,
                                  seg.read, seg.write, seg.execute))
                 uc.mem_write(seg.vaddr, seg.data)
-        self._map(Region("user:stack", USER_STACK_TOP - USER_STACK_SIZE, USER_STACK_SIZE,
+        self._map(Region("user:mmap", USER_MMAP_BASE, USER_MMAP_SIZE, True, True, False))
+        self._map(Region("user:stacks", USER_STACKS_BASE, USER_STACK_SLOT * USER_STACK_SLOTS,
                          True, True, False))
         self._map(Region("user:args", USER_ARGS, PAGE_SIZE, True, True, False))
         for cpu in range(self.ncpus):
@@ -140,19 +149,25 @@ class Machine:
         # here to perform SYSCALL natively (see user/workloads.c).
         if "lstar" in self.user_symbols:
             self.write_u64(self.user_symbols["lstar"], self.symbols["entry_SYSCALL_64"])
+        # The firmware's part of SMP bring-up: per-CPU areas, stacks and %gs,
+        # then CPU 0 starts at start_kernel and the others at start_secondary.
         self._contexts = []
-        init_task = self.symbols["init_task"]
+        self.write_u32(self.symbols["nr_cpu_ids"], self.ncpus)
         for cpu in range(self.ncpus):
             base = percpu_addr(cpu)
             _, top = kstack_range(cpu)
+            self.write_u64(self.symbols["per_cpu_hot"] + 8 * cpu, base)
             self.write_u64(base + PCPU_SELF, base)
-            self.write_u64(base + PCPU_CURRENT_TASK, init_task)
             self.write_u32(base + PCPU_CPU_NUMBER, cpu)
             self.write_u64(base + PCPU_TOP_OF_STACK, top)
             self.write_u64(base + PCPU_RAND_STATE, _seed_state(self.seed, cpu))
+            self.write_u64(base + PCPU_SLICE_END, NO_DEADLINE)
+            self.write_u64(base + PCPU_NEXT_EVENT, NO_DEADLINE)
             uc.reg_write(X.UC_X86_REG_GS_BASE, base)
-            uc.reg_write(X.UC_X86_REG_RSP, top)
-            uc.reg_write(X.UC_X86_REG_RIP, self.symbols["do_idle"])
+            uc.reg_write(X.UC_X86_REG_RSP, top - 8)
+            uc.reg_write(X.UC_X86_REG_EFLAGS, 0x2)
+            uc.reg_write(X.UC_X86_REG_RIP,
+                         self.symbols["start_kernel" if cpu == 0 else "start_secondary"])
             self._contexts.append(uc.context_save())
         self.cpu = 0
         uc.context_restore(self._contexts[0])
@@ -231,6 +246,52 @@ class Machine:
         if best and addr - best[1] < 0x1000 and 0x400000 <= addr < 0x800000:
             return f"{best[0]}+{addr - best[1]:#x} [user]"
         return f"{addr:#x}"
+
+    # ---- interrupts and calls into the kernel ----------------------------------
+    def interrupts_enabled(self) -> bool:
+        return bool(self.reg("eflags") & X86_EFLAGS_IF)
+
+    def deliver_interrupt(self, entry: int) -> bool:
+        """Take an interrupt on the selected CPU, as the hardware does, if IF is set.
+
+        From user space the CPU switches to the task's kernel stack (TSS.sp0 =
+        pcpu_hot.top_of_stack); it pushes SS, RSP, RFLAGS, CS, RIP on a 16-byte
+        aligned stack, clears IF and jumps to the vector's entry code.
+        """
+        flags = self.reg("eflags")
+        if not flags & X86_EFLAGS_IF:
+            return False
+        rip, rsp = self.reg("rip"), self.reg("rsp")
+        user = rip < KERNEL_HALF
+        new_sp = self.percpu_u64(self.cpu, PCPU_TOP_OF_STACK) if user else rsp & ~0xF
+        cs, ss = (USER_CS, USER_DS) if user else (KERNEL_CS, KERNEL_DS)
+        frame = struct.pack("<5Q", rip, cs, flags, rsp, ss)
+        self.write(new_sp - len(frame), frame)
+        self.set_reg("rsp", new_sp - len(frame))
+        self.set_reg("eflags", flags & ~X86_EFLAGS_IF)
+        self.set_reg("rip", entry)
+        return True
+
+    def call(self, cpu: int, function: str, *args: int) -> int:
+        """Run a kernel function to completion on ``cpu`` and put the CPU back as
+        it was (an smp_call_function() from the lab). Returns %rax."""
+        self.select_cpu(cpu)
+        saved = self.uc.context_save()
+        base = percpu_addr(cpu)
+        slice_end = self.read_u64(base + PCPU_SLICE_END)
+        self.write_u64(base + PCPU_SLICE_END, NO_DEADLINE)
+        try:
+            self.set_reg("rsp", (self.reg("rsp") - 512) & ~0xF)
+            self.push(self.symbols["lab_call_return"])
+            for name, value in zip(("rdi", "rsi", "rdx", "rcx", "r8", "r9"), args, strict=False):
+                self.set_reg(name, value)
+            stop = self.run(start=self.symbols[function])
+            if stop.rip != self.symbols["lab_call_return"] + 1:
+                raise MachineError(f"{function}() on CPU {cpu} stopped at {stop.where}")
+            return self.reg("rax")
+        finally:
+            self.write_u64(base + PCPU_SLICE_END, slice_end)
+            self.uc.context_restore(saved)
 
     # ---- hooks -----------------------------------------------------------------
     def _on_tlb_fill(self, uc: Uc, vaddr: int, access: int, entry, _ud: object) -> bool:  # type: ignore[no-untyped-def]

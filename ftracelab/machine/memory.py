@@ -3,7 +3,9 @@
 ::
 
     0x0000000000400000  user programs (user.elf)             R-X / R / RW
-    0x00007fffffde0000  user stack, 128 KiB, top 0x7ffffffff000  RW
+    0x00007fffe0000000  mmap area, 16 MiB (mm->mmap_base)     RW
+    0x00007ffff0000000  user stacks of lab-started tasks,    RW
+                        64 slots of 64 KiB
     0x00007ffffff00000  workload arguments page               RW
     0xffff888000000000  direct map: one pcpu_hot page per CPU  RW
     0xffffc90000000000  vmalloc: kernel stacks, 16 KiB each,  RW
@@ -25,8 +27,11 @@ from dataclasses import dataclass
 
 PAGE_SIZE = 0x1000
 
-USER_STACK_TOP = 0x7FFF_FFFF_F000
-USER_STACK_SIZE = 0x20000
+USER_MMAP_BASE = 0x7FFF_E000_0000     # include/kernel.h USER_MMAP_BASE
+USER_MMAP_SIZE = 0x100_0000
+USER_STACKS_BASE = 0x7FFF_F000_0000   # include/kernel.h USER_STACKS_BASE
+USER_STACK_SLOT = 0x1_0000
+USER_STACK_SLOTS = 64
 USER_ARGS = 0x7FFF_FFF0_0000
 
 PERCPU_BASE = 0xFFFF_8880_0000_0000
@@ -42,6 +47,13 @@ PCPU_TOP_OF_STACK = 0x18
 PCPU_CLOCK_NS = 0x28
 PCPU_NR_SYSCALLS = 0x30
 PCPU_RAND_STATE = 0x38
+PCPU_SLICE_END = 0x40
+PCPU_NEXT_EVENT = 0x48
+PCPU_IPI_PENDING = 0x50
+PCPU_NEED_RESCHED = 0x54
+PCPU_NR_IRQS = 0x68
+PCPU_NR_SWITCHES = 0x70
+NO_DEADLINE = 0xFFFF_FFFF_FFFF_FFFF
 
 
 def percpu_addr(cpu: int) -> int:

@@ -20,6 +20,7 @@ static noinline struct filename *getname_flags_part_0(const char *filename)
 	struct filename *result = kmem_cache_alloc_noprof(&names_cachep, GFP_KERNEL);
 	size_t len;
 
+	KCOST(60);
 	if (!result)
 		return NULL;
 	len = strlen(filename);
@@ -34,6 +35,7 @@ static noinline struct filename *getname_flags_part_0(const char *filename)
 
 noinline struct filename *getname_flags(const char *filename, int flags)
 {
+	KCOST(20);
 	(void)flags;
 	if (!filename)
 		return NULL;
@@ -42,11 +44,13 @@ noinline struct filename *getname_flags(const char *filename, int flags)
 
 noinline struct filename *getname(const char *filename)
 {
+	KCOST(15);
 	return getname_flags(filename, 0);
 }
 
 noinline void putname(struct filename *name)
 {
+	KCOST(15);
 	if (name)
 		kmem_cache_free(&names_cachep, name);
 }
@@ -55,10 +59,33 @@ static noinline struct dentry *lookup_fast(const char *name)
 {
 	struct dentry *dentry;
 
+	KCOST(40);
 	__rcu_read_lock();
 	dentry = ramfs_lookup(name);
 	__rcu_read_unlock();
 	return dentry;
+}
+
+/*
+ * Walk the path one component at a time. Linux's link_path_walk() loops;
+ * the lab's walk_component() recurses into the rest of the path, so that
+ * traces show a recursive function (each level pays for one component).
+ */
+static noinline struct dentry *walk_component(const char *path, const char *rest, int depth)
+{
+	struct dentry *found;
+
+	KCOST(30);
+	while (*rest == '/')
+		rest++;
+	while (*rest && *rest != '/')
+		rest++;
+	if (*rest && depth < 16) {
+		found = walk_component(path, rest, depth + 1);
+		barrier();   /* keeps gcc from turning the recursion into a loop */
+		return found;
+	}
+	return lookup_fast(path);
 }
 
 static noinline struct file *path_openat(struct filename *pathname, int flags)
@@ -67,9 +94,10 @@ static noinline struct file *path_openat(struct filename *pathname, int flags)
 	struct dentry *dentry;
 	int error;
 
+	KCOST(80);
 	if (!file)
 		return NULL;
-	dentry = lookup_fast(pathname->name);
+	dentry = walk_component(pathname->name, pathname->name, 0);
 	if (!dentry) {
 		fput(file);
 		return NULL;
@@ -84,6 +112,7 @@ static noinline struct file *path_openat(struct filename *pathname, int flags)
 
 noinline struct file *do_filp_open(int dfd, struct filename *pathname, int flags)
 {
+	KCOST(30);
 	(void)dfd;
 	return path_openat(pathname, flags);
 }

@@ -13,6 +13,7 @@ static noinline int do_dentry_open(struct file *f, struct inode *inode)
 {
 	int acc = f->f_flags & O_ACCMODE;
 
+	KCOST(80);
 	f->f_inode = inode;
 	f->f_op = inode->i_fop;
 	f->f_mode = (acc == O_WRONLY) ? FMODE_WRITE
@@ -28,6 +29,7 @@ static noinline int do_dentry_open(struct file *f, struct inode *inode)
 
 noinline int vfs_open(struct dentry *dentry, struct file *file)
 {
+	KCOST(20);
 	return do_dentry_open(file, dentry->d_inode);
 }
 
@@ -37,6 +39,7 @@ static noinline long do_sys_openat2(int dfd, const char *filename, int flags)
 	struct file *f;
 	int fd;
 
+	KCOST(60);
 	if (!tmp)
 		return -EFAULT;
 	fd = get_unused_fd_flags(flags);
@@ -60,6 +63,7 @@ long __x64_sys_openat(const struct pt_regs *regs)
 
 static noinline int filp_flush(struct file *filp)
 {
+	KCOST(15);
 	(void)filp;
 	return 0;
 }

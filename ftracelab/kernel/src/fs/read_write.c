@@ -16,6 +16,7 @@
 
 noinline int rw_verify_area(int read_write, struct file *file, const loff_t *ppos, size_t count)
 {
+	KCOST(20);
 	if (ppos && *ppos < 0)
 		return -EINVAL;
 	return security_file_permission(file, read_write == READ ? MAY_READ : MAY_WRITE);
@@ -23,11 +24,11 @@ noinline int rw_verify_area(int read_write, struct file *file, const loff_t *ppo
 
 noinline int __fsnotify_parent(struct dentry *dentry, unsigned int mask, const void *data, int data_type)
 {
+	KCOST(25);
 	(void)dentry;
 	(void)mask;
 	(void)data;
 	(void)data_type;
-	simulate_work(10);
 	return 0;
 }
 
@@ -55,6 +56,7 @@ noinline ssize_t vfs_read(struct file *file, char *buf, size_t count, loff_t *po
 {
 	ssize_t ret;
 
+	KCOST(60);
 	if (!(file->f_mode & FMODE_READ))
 		return -EBADF;
 	ret = rw_verify_area(READ, file, pos, count);
@@ -72,6 +74,7 @@ noinline ssize_t vfs_write(struct file *file, const char *buf, size_t count, lof
 {
 	ssize_t ret;
 
+	KCOST(60);
 	if (!(file->f_mode & FMODE_WRITE))
 		return -EBADF;
 	ret = rw_verify_area(WRITE, file, pos, count);
@@ -96,6 +99,7 @@ noinline ssize_t ksys_read(unsigned int fd, char *buf, size_t count)
 	struct fd f = fdget_pos(fd);
 	ssize_t ret = -EBADF;
 
+	KCOST(40);
 	if (f.file) {
 		loff_t pos = f.file->f_pos;
 
@@ -112,6 +116,7 @@ noinline ssize_t ksys_write(unsigned int fd, const char *buf, size_t count)
 	struct fd f = fdget_pos(fd);
 	ssize_t ret = -EBADF;
 
+	KCOST(40);
 	if (f.file) {
 		loff_t pos = f.file->f_pos;
 

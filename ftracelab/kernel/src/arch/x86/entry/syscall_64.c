@@ -6,34 +6,19 @@
  */
 #include "kernel.h"
 
-#define __NR_read 0
-#define __NR_write 1
-#define __NR_close 3
-#define __NR_getpid 39
-#define __NR_exit 60
-#define __NR_openat 257
-#define __NR_exit_group 231
-#define __NR_sched_yield 24
+#define SYSCALLS(X) \
+	X(0, read) X(1, write) X(3, close) X(9, mmap) X(24, sched_yield) \
+	X(35, nanosleep) X(39, getpid) X(56, clone) X(60, exit) X(61, wait4) \
+	X(231, exit_group) X(257, openat)
 
-long __x64_sys_read(const struct pt_regs *regs);
-long __x64_sys_write(const struct pt_regs *regs);
-long __x64_sys_close(const struct pt_regs *regs);
-long __x64_sys_getpid(const struct pt_regs *regs);
-long __x64_sys_openat(const struct pt_regs *regs);
-long __x64_sys_exit_group(const struct pt_regs *regs);
-long __x64_sys_sched_yield(const struct pt_regs *regs);
+#define DECLARE(nr, name) long __x64_sys_##name(const struct pt_regs *regs);
+SYSCALLS(DECLARE)
 
 long x64_sys_call(const struct pt_regs *regs, unsigned int nr)
 {
 	switch (nr) {
-	case __NR_read: return __x64_sys_read(regs);
-	case __NR_write: return __x64_sys_write(regs);
-	case __NR_close: return __x64_sys_close(regs);
-	case __NR_getpid: return __x64_sys_getpid(regs);
-	case __NR_openat: return __x64_sys_openat(regs);
-	case __NR_exit:
-	case __NR_exit_group: return __x64_sys_exit_group(regs);
-	case __NR_sched_yield: return __x64_sys_sched_yield(regs);
+#define CASE(nr, name) case nr: return __x64_sys_##name(regs);
+	SYSCALLS(CASE)
 	default: return -ENOSYS;
 	}
 }

@@ -1,39 +1,57 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * arch/x86/kernel/apic/apic.c and kernel/time for the mini-kernel: the local
- * APIC timer interrupt. sysvec_apic_timer_interrupt() is noinstr in Linux
- * (DEFINE_IDTENTRY_SYSVEC), the handler below it is traced.
+ * arch/x86/kernel/apic/apic.c and smp.c for the mini-kernel: the local APIC
+ * timer interrupt and the reschedule IPI. The sysvec_* entry points are
+ * noinstr in Linux (DEFINE_IDTENTRY_SYSVEC); the handlers below them are
+ * traced. The timer deadline is "programmed" by writing pcpu_hot's
+ * next_event_ns, which the lab reads like a TSC-deadline MSR.
  */
 #include "kernel.h"
 
-__used u64 jiffies_64;
-
-noinline void sched_tick(void)
-{
-	simulate_work(200);
-}
-
-noinline void update_process_times(int user_tick)
-{
-	(void)user_tick;
-	jiffies_64++;
-	sched_tick();
-}
-
-noinline void hrtimer_interrupt(void)
-{
-	update_process_times(0);
-}
+void irqentry_exit(struct pt_regs *regs);
+void sched_ttwu_pending(void);
 
 static noinline void __sysvec_apic_timer_interrupt(struct pt_regs *regs)
 {
 	(void)regs;
+	KCOST(150);   /* APIC EOI, interrupt delivery */
+	this_cpu()->nr_irqs++;
 	hrtimer_interrupt();
 }
 
 noinstr void sysvec_apic_timer_interrupt(struct pt_regs *regs)
 {
-	this_cpu()->preempt_count += 0x10000; /* HARDIRQ_OFFSET */
+	irq_enter_rcu();
 	__sysvec_apic_timer_interrupt(regs);
-	this_cpu()->preempt_count -= 0x10000;
+	irq_exit_rcu();
+	irqentry_exit(regs);
+}
+
+noinstr void sysvec_reschedule_ipi(struct pt_regs *regs)
+{
+	struct pcpu_hot *cpu = this_cpu();
+
+	simulate_work(100);
+	cpu->ipi_pending = 0;
+	cpu->nr_irqs++;
+	sched_ttwu_pending();
+	irqentry_exit(regs);
+}
+
+/* The local APIC's TSC-deadline register. */
+noinline int lapic_next_deadline(u64 deadline_ns)
+{
+	KCOST(20);
+	WRITE_ONCE(this_cpu()->next_event_ns, deadline_ns);
+	return 0;
+}
+
+noinline void native_smp_send_reschedule(int cpu)
+{
+	struct pcpu_hot *target = per_cpu_hot[cpu];
+
+	KCOST(60);
+	WRITE_ONCE(target->ipi_pending, 1);
+	/* Let the lab run the target CPU now, so it sees the IPI in time. */
+	paravirt_slice_end();
 }
