@@ -125,8 +125,10 @@ class Lab:
     # ---- workloads ----------------------------------------------------------
     @property
     def workloads(self) -> dict[str, str]:
-        """Workload names and one-line descriptions (parameters: :meth:`workload_params`)."""
-        return {name: w.description for name, w in WORKLOADS.items()}
+        """Workload names and one-line descriptions, with their parameters' defaults."""
+        return {name: f"{w.description} ("
+                      + ", ".join(f"{k}={v}" for k, v in w.defaults.items()) + ")"
+                for name, w in WORKLOADS.items()}
 
     @staticmethod
     def workload_params(name: str) -> dict[str, int | str]:

@@ -12,7 +12,6 @@ import pytest
 from ftracelab import Lab
 
 GOLDEN = Path(__file__).with_name("golden")
-REAL_TRACES = Path(__file__).resolve().parents[2] / "shared" / "real-traces"
 
 
 @pytest.fixture(scope="module")

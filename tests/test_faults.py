@@ -61,7 +61,7 @@ def test_infinite_loop_times_out(lab: Lab) -> None:
     # Without slice ends the CPU never leaves the loop; the host timeout catches it.
     lab.machine.write_u64(percpu_addr(0) + 0x40, 2**64 - 1)
     with pytest.raises(EmulationTimeout, match="ksys_read"):
-        lab.machine.call(0, "ksys_read", 0, 0, 0)
+        lab.machine.call(0, "ksys_read", 0, 0, 0, timeout_s=0.3)
 
 
 def test_breakpoint_pauses_and_resumes_a_run(lab: Lab) -> None:

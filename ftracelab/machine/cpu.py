@@ -272,7 +272,8 @@ class Machine:
         self.set_reg("rip", entry)
         return True
 
-    def call(self, cpu: int, function: str, *args: int) -> int:
+    def call(self, cpu: int, function: str, *args: int,
+             timeout_s: float = DEFAULT_TIMEOUT_S) -> int:
         """Run a kernel function to completion on ``cpu`` and put the CPU back as
         it was (an smp_call_function() from the lab). Returns %rax."""
         self.select_cpu(cpu)
@@ -285,7 +286,7 @@ class Machine:
             self.push(self.symbols["lab_call_return"])
             for name, value in zip(("rdi", "rsi", "rdx", "rcx", "r8", "r9"), args, strict=False):
                 self.set_reg(name, value)
-            stop = self.run(start=self.symbols[function])
+            stop = self.run(start=self.symbols[function], timeout_s=timeout_s)
             if stop.rip != self.symbols["lab_call_return"] + 1:
                 raise MachineError(f"{function}() on CPU {cpu} stopped at {stop.where}")
             return self.reg("rax")

@@ -67,6 +67,7 @@ noinline void __rcu_read_unlock(void)
 
 noinline void mutex_init(struct mutex *lock)
 {
+	KCOST(10);
 	lock->owner = 0;
 	lock->wait_lock.locked = 0;
 	INIT_LIST_HEAD(&lock->wait_list);

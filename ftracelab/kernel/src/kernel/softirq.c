@@ -10,6 +10,7 @@ static void (*softirq_vec[NR_SOFTIRQS])(void);
 
 noinline void open_softirq(int nr, void (*action)(void))
 {
+	KCOST(10);
 	softirq_vec[nr] = action;
 }
 
@@ -29,6 +30,8 @@ noinline void raise_softirq(unsigned int nr)
 {
 	unsigned long flags = local_irq_save();
 
+	KCOST(15);
+
 	raise_softirq_irqoff(nr);
 	local_irq_restore(flags);
 }
@@ -40,6 +43,7 @@ static noinline void handle_softirqs(bool ksirqd)
 	int restart = 10;
 
 	(void)ksirqd;
+	KCOST(40);
 	cpu->preempt_count += SOFTIRQ_OFFSET;
 	while ((pending = cpu->softirq_pending) && restart--) {
 		unsigned int nr;

@@ -8,6 +8,7 @@
 
 noinline void init_waitqueue_head(struct wait_queue_head *wq)
 {
+	KCOST(10);
 	wq->lock.locked = 0;
 	INIT_LIST_HEAD(&wq->head);
 }

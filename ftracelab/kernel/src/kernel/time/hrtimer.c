@@ -73,6 +73,7 @@ static noinline void __remove_hrtimer(struct hrtimer *timer)
 
 noinline void hrtimer_init(struct hrtimer *timer, int (*fn)(struct hrtimer *))
 {
+	KCOST(15);
 	timer->function = fn;
 	timer->queued = 0;
 	INIT_LIST_HEAD(&timer->node);
