@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from ftracelab import Lab
+from ftracelab.arch.x86_64.insn import gen_call
 from ftracelab.kernel.workloads import WORKLOADS
 from ftracelab.machine.cpu import EntryCounter
 from ftracelab.machine.memory import PCPU_CURRENT_TASK, PCPU_NEED_RESCHED, percpu_addr
@@ -178,3 +179,16 @@ def test_smallest_functions_charge_time(booted_lab: Lab) -> None:
                 changed = True
     assert sorted(set(names) - charges) == []
     assert "simulate_work" in ks
+
+
+def test_trampoline_charges_its_own_cost() -> None:
+    """Tracing overhead shows in virtual time: ftrace_caller costs 20 ns a call."""
+    def run(traced: bool) -> RunRecord:
+        lab = Lab(seed=5)
+        if traced:
+            site = lab.fentry_site("vfs_read")
+            lab.text_poker.poke(site, gen_call(site, lab.symbol("ftrace_caller")))
+        return lab.run("cat", path="/etc/motd")
+    plain, traced = run(False), run(True)
+    assert traced.completed and traced.syscalls == plain.syscalls
+    assert traced.virtual_ns - plain.virtual_ns == 2 * 20       # two vfs_read() calls
