@@ -19,15 +19,27 @@ What it measures, all with ``time.perf_counter`` in one run of this script:
   cached, and is shown on its own). Budget: < 0.5 s. Then ``lab.boot()``
   alone, i.e. ``ftrace_init()`` on a ``Lab(boot=False)`` (median of 5, fresh
   lab each time).
-* **emulation** -- kernel function calls per second with tracing off, for
-  ``getpid`` (loops=20000) and ``cat`` (loops=200). Each workload is run once
-  with ``count_calls=True`` to learn how many kernel function entries it makes,
-  then three times with ``count_calls=False`` (no counting hooks); calls/s and
-  syscalls/s are those counts over the median uncounted time. The counted run's
-  own rate is shown for comparison: it is what the counting hooks cost.
+* **emulation** -- for every workload in ``ftracelab.kernel.workloads.WORKLOADS``,
+  with its default parameters except where ``WORKLOAD_PARAMS`` raises ``loops``
+  so that a run takes tens of milliseconds (``getpid`` loops=20000, ``cat`` and
+  ``write`` loops=200, ``fork-storm`` loops=8, ``sleep`` loops=40). Each workload
+  gets a fresh ``Lab(cpus=2, seed=0)``; it is run once with ``count_calls=True``
+  to learn how many kernel function entries it makes, then three times with
+  ``count_calls=False`` (no counting hooks). Every uncounted run must complete
+  with the counted run's syscall count, or the script raises: the counting
+  hooks cost host time, they must not change what the kernel does. Reported:
+  calls/s and syscalls/s (those counts over the median uncounted time), the
+  counted run's own rate (what the counting hooks cost), its context switches,
+  interrupts and tasks, and **virtual time against host time**: the run's
+  virtual nanoseconds over its host nanoseconds (median over the uncounted
+  runs). A ratio below 1 means the emulated machine runs slower than real
+  time; idle time (sleeps, disk waits) is skipped over, so workloads that wait
+  a lot get a much higher ratio than CPU-bound ones.
+  ``slow-read`` keeps its defaults: its disk reads happen once per run (later
+  loops hit the page cache), so more loops would only measure ``cat``.
 
-The figures are single-run ratios on this machine, not a statistical study:
-expect a few percent of noise between runs and much more between machines.
+The figures are medians of a few runs on this machine, not a statistical study:
+expect tens of percent of noise between runs and much more between machines.
 The exit status is 1 if a figure misses its budget, else 0.
 """
 
@@ -55,10 +67,16 @@ BOOT_REPEATS = 5
 RUN_REPEATS = 3
 IMPORT_BUDGET_S = 1.0
 BOOT_BUDGET_S = 0.5
-WORKLOADS: list[tuple[str, int]] = [     # (workload, loops); other parameters default
-    ("getpid", 20000),
-    ("cat", 200),
-]
+# Parameters that differ from a workload's defaults: more loops for the ones whose
+# default run is too short to time. Workloads not listed run with their defaults.
+# (Any: lab.run's **params share the call with its int/str keyword arguments.)
+WORKLOAD_PARAMS: dict[str, dict[str, Any]] = {
+    "getpid": {"loops": 20000},
+    "cat": {"loops": 200},
+    "write": {"loops": 200},
+    "fork-storm": {"loops": 8},
+    "sleep": {"loops": 40},
+}
 
 
 @dataclass(frozen=True)
@@ -96,6 +114,8 @@ def _fmt(value: float, unit: str) -> str:
         return f"{value * 1000:,.1f} ms"
     if unit == "bool":
         return "yes" if value else "no"
+    if unit == "x":
+        return f"{value:.3g} x"
     return f"{value:,.0f} {unit}"
 
 
@@ -148,35 +168,72 @@ def bench_boot(lab_cls: type[Lab]) -> list[Row]:
     ]
 
 
-def bench_emulation(lab_cls: type[Lab]) -> list[Row]:
+def bench_emulation(lab_cls: type[Lab]) -> tuple[list[Row], list[dict[str, Any]]]:
+    """Rows for the table, and the same figures per workload for --json."""
+    from ftracelab.kernel.workloads import WORKLOADS
+
+    unknown = set(WORKLOAD_PARAMS) - set(WORKLOADS)
+    if unknown:
+        raise RuntimeError(f"WORKLOAD_PARAMS names unknown workloads: {sorted(unknown)}")
     rows: list[Row] = []
-    for workload, loops in WORKLOADS:
+    figures: list[dict[str, Any]] = []
+    for workload in WORKLOADS:
+        params = WORKLOAD_PARAMS.get(workload, {})
         lab = lab_cls(cpus=2, seed=0)
         t0 = time.perf_counter()
-        counted = lab.run(workload, count_calls=True, loops=loops)
+        counted = lab.run(workload, count_calls=True, **params)
         counted_s = time.perf_counter() - t0
         calls = counted.function_calls
         if not counted.completed or calls is None:
             raise RuntimeError(f"{workload}: counted run did not complete: {counted.stop}")
         times: list[float] = []
+        ratios: list[float] = []
+        virtual: list[int] = []
         for _ in range(RUN_REPEATS):
             t0 = time.perf_counter()
-            rec = lab.run(workload, count_calls=False, loops=loops)
-            times.append(time.perf_counter() - t0)
+            rec = lab.run(workload, count_calls=False, **params)
+            elapsed = time.perf_counter() - t0
             if not rec.completed or rec.syscalls != counted.syscalls:
                 raise RuntimeError(f"{workload}: uncounted run differs from the counted one "
                                    f"({rec.syscalls} vs {counted.syscalls} syscalls, {rec.stop})")
+            times.append(elapsed)
+            ratios.append(rec.virtual_ns / (elapsed * 1e9))
+            virtual.append(rec.virtual_ns)
         median = statistics.median(times)
-        args = ", ".join(f"{k}={v}" for k, v in counted.params.items())
+        ratio = statistics.median(ratios)
+        defaults = lab.workload_params(workload)
+        args = ", ".join(f"{k}={v}" + (f" (default {defaults[k]})" if k in params else "")
+                         for k, v in counted.params.items())
         rows += [
             Row(f"{workload}: calls/s untraced", calls / median, "calls/s", None,
-                f"{args}: {calls:,} calls in {median * 1000:,.0f} ms, median of {RUN_REPEATS}"),
+                f"{args}: {calls:,} calls in {median * 1000:,.1f} ms, median of {RUN_REPEATS}"),
             Row(f"{workload}: syscalls/s untraced", counted.syscalls / median, "syscalls/s", None,
-                f"{counted.syscalls:,} syscalls"),
+                f"{counted.syscalls:,} syscalls; context switches {counted.context_switches:,}, "
+                f"interrupts {counted.interrupts:,}, tasks {counted.tasks} (counted run)"),
             Row(f"{workload}: calls/s counted", calls / counted_s, "calls/s", None,
                 f"count_calls=True, one run of {counted_s * 1000:,.0f} ms"),
+            Row(f"{workload}: virtual/host time", ratio, "x", None,
+                f"{statistics.median(virtual) / 1e6:,.3f} ms virtual in {median * 1000:,.1f} ms "
+                f"host, median of {RUN_REPEATS}"),
         ]
-    return rows
+        figures.append({
+            "workload": workload,
+            "params": counted.params,
+            "changed_params": params,
+            "function_calls": calls,
+            "syscalls": counted.syscalls,
+            "context_switches": counted.context_switches,
+            "interrupts": counted.interrupts,
+            "tasks": counted.tasks,
+            "virtual_ns": counted.virtual_ns,
+            "untraced_virtual_ns": virtual,
+            "untraced_host_s": times,
+            "counted_host_s": counted_s,
+            "calls_per_s": calls / median,
+            "syscalls_per_s": counted.syscalls / median,
+            "virtual_per_host": ratio,
+        })
+    return rows, figures
 
 
 # ---- output -----------------------------------------------------------------
@@ -197,22 +254,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
+    if str(REPO) not in sys.path:       # run from a clone: no install needed
+        sys.path.insert(0, str(REPO))
 
     rows = bench_import()
     lab_class, row = first_use()
-    rows += [row, *bench_boot(lab_class), *bench_emulation(lab_class)]
+    emulation, figures = bench_emulation(lab_class)
+    rows += [row, *bench_boot(lab_class), *emulation]
     over = [r.name for r in rows if r.status == "OVER"]
     if args.json:
         out: dict[str, Any] = {
             "python": platform.python_version(),
             "platform": platform.platform(),
             "results": [{**asdict(r), "status": r.status or None} for r in rows],
+            "workloads": figures,
             "over_budget": over,
         }
         print(json.dumps(out, indent=2))
     else:
         print(f"ftracelab foundation benchmarks (Python {platform.python_version()}, "
-              f"{platform.machine()}; single-run figures on this machine)\n")
+              f"{platform.machine()}; figures from this machine only)\n")
         print(render_table(rows))
         print(f"\n{'all budgets met' if not over else 'OVER budget: ' + ', '.join(over)}")
     return 1 if over else 0

@@ -18,7 +18,7 @@ def _find_notebooks() -> Path | None:
 
 
 def demo() -> int:
-    """Boot, show the boot-time conversion and one int3 text poke, run a workload."""
+    """Boot, show the boot-time conversion and one int3 text poke, run workloads on the SMP kernel."""
     import time
 
     from .arch.x86_64.insn import gen_call
@@ -44,7 +44,14 @@ def demo() -> int:
 
     rec = lab.run("cat", path="/etc/passwd", loops=3)
     print(f"run cat /etc/passwd x3: {rec.syscalls} syscalls, {rec.function_calls} kernel "
-          f"function calls, {rec.virtual_ns} ns of virtual time\n")
+          f"function calls, {rec.virtual_ns} ns of virtual time")
+    print(f"SMP workloads with their default parameters, on {lab.cpus} CPUs:")
+    for name in ("fork-storm", "sleep", "lock-contention"):
+        rec = lab.run(name)
+        print(f"  {name:<15} {rec.syscalls:>4} syscalls, {rec.function_calls:>6,} function calls, "
+              f"{rec.context_switches:>3} context switches, {rec.interrupts:>3} interrupts, "
+              f"{rec.tasks:>2} tasks, {rec.virtual_ns:>9,} ns virtual")
+    print()
 
     site = lab.fentry_site("vfs_read")
     poke = lab.text_poke("vfs_read", gen_call(site, lab.symbol("ftrace_stub")))

@@ -94,8 +94,9 @@ def test_timer_tick_preempts_busy_tasks() -> None:
     tick = EntryCounter(lab.machine, [lab.symbol("sched_tick")])
     rec = lab.run("cpu-hog", count_calls=False, loops=50_000, tasks=3)
     assert rec.completed and rec.virtual_ns > 2 * 4_000_000     # several 4 ms ticks
-    assert tick.close() >= rec.virtual_ns // 4_000_000 - 1
-    assert preempt.close() > 0
+    ticks = tick.close()
+    assert ticks >= rec.virtual_ns // 4_000_000           # one tick per 4 ms, on time
+    assert preempt.close() >= ticks - 1                   # each tick slices the busy tasks
     assert rec.context_switches > rec.tasks
 
 

@@ -145,6 +145,7 @@ class Machine:
         uc.hook_add(UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
         uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
         self._step_hook: int | None = None
+        self._in_call = False
         # syscall_init(): MSR_LSTAR = entry_SYSCALL_64. User space reads it from
         # here to perform SYSCALL natively (see user/workloads.c).
         if "lstar" in self.user_symbols:
@@ -278,6 +279,7 @@ class Machine:
         it was (an smp_call_function() from the lab). Returns %rax."""
         self.select_cpu(cpu)
         saved = self.uc.context_save()
+        outer, self._in_call = self._in_call, True
         base = percpu_addr(cpu)
         slice_end = self.read_u64(base + PCPU_SLICE_END)
         self.write_u64(base + PCPU_SLICE_END, NO_DEADLINE)
@@ -291,6 +293,7 @@ class Machine:
                 raise MachineError(f"{function}() on CPU {cpu} stopped at {stop.where}")
             return self.reg("rax")
         finally:
+            self._in_call = outer
             self.write_u64(base + PCPU_SLICE_END, slice_end)
             self.uc.context_restore(saved)
 
@@ -331,6 +334,8 @@ class Machine:
         uc.emu_stop()
 
     def _on_breakpoint(self, uc: Uc, addr: int, _size: int, _ud: object) -> None:
+        if self._in_call:                 # the lab's own calls into the kernel run through
+            return
         if self._pending.skip_bp_once == addr:
             self._pending.skip_bp_once = None
             return

@@ -148,13 +148,13 @@ class VcpuScheduler:
 
     def _run_slice(self, cpu: int, running: list[int]) -> Stop | None:
         m = self.m
+        m.select_cpu(cpu)
+        self._try_interrupts(cpu)      # first: a handler reprograms the deadline
         others = [self.clock(c) for c in running if c != cpu]
         halted_deadlines = [self._u64(c, PCPU_NEXT_EVENT) for c in range(m.ncpus) if self.halted[c]]
         end = min([NO_DEADLINE, self._u64(cpu, PCPU_NEXT_EVENT), *halted_deadlines,
                    *(t + self.quantum_ns for t in others)])
         m.write_u64(percpu_addr(cpu) + PCPU_SLICE_END, end)
-        m.select_cpu(cpu)
-        self._try_interrupts(cpu)
         stop = m.run()
         self.slices += 1
         m.write_u64(percpu_addr(cpu) + PCPU_SLICE_END, NO_DEADLINE)

@@ -41,8 +41,13 @@ noinstr void sysvec_reschedule_ipi(struct pt_regs *regs)
 /* The local APIC's TSC-deadline register. */
 noinline int lapic_next_deadline(u64 deadline_ns)
 {
+	struct pcpu_hot *cpu = this_cpu();
+
 	KCOST(20);
-	WRITE_ONCE(this_cpu()->next_event_ns, deadline_ns);
+	WRITE_ONCE(cpu->next_event_ns, deadline_ns);
+	/* The lab must take the CPU back when the deadline passes. */
+	if (deadline_ns < cpu->slice_end_ns)
+		WRITE_ONCE(cpu->slice_end_ns, deadline_ns);
 	return 0;
 }
 
