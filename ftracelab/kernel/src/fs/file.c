@@ -17,10 +17,17 @@ noinline struct files_struct *alloc_files(void)
 {
 	struct files_struct *files = kmem_cache_alloc_noprof(&files_cachep, GFP_KERNEL);
 
-	if (files) {
-		memset(files, 0, sizeof(*files));
-		files->count = 1;
+	if (!files)
+		return NULL;
+	memset(files, 0, sizeof(*files));
+	files->count = 1;
+	/* alloc_fdtable(): the fd array comes from kmalloc */
+	files->fd = __kmalloc_noprof(NR_OPEN_DEFAULT * sizeof(struct file *), GFP_KERNEL);
+	if (!files->fd) {
+		kmem_cache_free(&files_cachep, files);
+		return NULL;
 	}
+	memset(files->fd, 0, NR_OPEN_DEFAULT * sizeof(struct file *));
 	return files;
 }
 
@@ -39,6 +46,7 @@ noinline void exit_files(struct task_struct *tsk)
 	for (fd = 0; fd < NR_OPEN_DEFAULT; fd++)
 		if (files->open_fds & (1ul << fd))
 			fput(files->fd[fd]);
+	kfree(files->fd);
 	kmem_cache_free(&files_cachep, files);
 }
 

@@ -374,7 +374,7 @@ struct file {
 struct files_struct {
 	raw_spinlock_t file_lock;
 	unsigned long open_fds;  /* bitmap, NR_OPEN_DEFAULT bits */
-	struct file *fd[NR_OPEN_DEFAULT];
+	struct file **fd;        /* the fd array, kmalloc'ed (alloc_fdtable) */
 	int count;
 };
 
