@@ -21,7 +21,8 @@ from .machine.disasm import disassemble_range, format_listing
 from .machine.kallsyms import Kallsyms
 from .machine.text_poke import TextPoke, TextPoker
 from .runner import Runner, RunRecord
-from .trace.ftrace import FtraceState, ftrace_init, mcount_locations
+from .trace.ftrace import mcount_locations
+from .trace.ftrace_update import Ftrace
 from .tracefs import TraceFS
 
 
@@ -43,7 +44,7 @@ class Lab:
 
     def _setup(self) -> None:
         self.text_poker = TextPoker(self.machine)
-        self.ftrace = FtraceState(records=[])
+        self.ftrace = Ftrace(self.machine, self.text_poker)
         self.tracefs = TraceFS()
         self.tracefs.add_file("available_filter_functions",
                               read=lambda: self.ftrace.available_filter_functions())
@@ -60,10 +61,10 @@ class Lab:
     def cpus(self) -> int:
         return self.machine.ncpus
 
-    def boot(self) -> FtraceState:
+    def boot(self) -> Ftrace:
         """ftrace_init(), then start the kernel on every CPU; idempotent."""
         if not self.booted:
-            self.ftrace = ftrace_init(self.machine, self.text_poker)
+            self.ftrace.boot()
             self.runner.boot_cpus()
             self.booted = True
         return self.ftrace

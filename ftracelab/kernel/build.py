@@ -47,6 +47,7 @@ KERNEL_SOURCES = [
     "kernel/locking.c",
     "kernel/time/hrtimer.c",
     "kernel/time/vclock.c",
+    "kernel/trace/ftrace.c",
     "mm/slub.c",
     "mm/mmap.c",
     "fs/read_write.c",

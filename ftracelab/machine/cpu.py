@@ -17,6 +17,8 @@ Unicorn facts this module is built on (see ``shared/reference/unicorn-notes.md``
 
 from __future__ import annotations
 
+import ctypes
+import dataclasses
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +47,11 @@ from ..errors import EmulationTimeout, HookError, KernelFault, MachineError
 from .elf import ElfImage
 from .kallsyms import Kallsyms
 from .memory import (
+    FTRACE_DATA_BASE,
+    FTRACE_DATA_SIZE,
+    LAB_MAILBOX,
+    MODULES_SIZE,
+    MODULES_VADDR,
     NO_DEADLINE,
     PAGE_SIZE,
     PCPU_CLOCK_NS,
@@ -136,6 +143,13 @@ class Machine:
         self._map(Region("user:stacks", USER_STACKS_BASE, USER_STACK_SLOT * USER_STACK_SLOTS,
                          True, True, False))
         self._map(Region("user:args", USER_ARGS, PAGE_SIZE, True, True, False))
+        self._map(Region("ftrace:data", FTRACE_DATA_BASE, FTRACE_DATA_SIZE, True, True, False))
+        # Host-backed: the host reads what emulated code stores here with no call.
+        self.mailbox = (ctypes.c_uint64 * (PAGE_SIZE // 8))()
+        self.memory.add(Region("lab:mailbox", LAB_MAILBOX, PAGE_SIZE, True, True, False))
+        uc.mem_map_ptr(LAB_MAILBOX, PAGE_SIZE, UC_PROT_READ | UC_PROT_WRITE,
+                       ctypes.addressof(self.mailbox))
+        self._map(Region("modules:text", MODULES_VADDR, MODULES_SIZE, True, False, True))
         for cpu in range(self.ncpus):
             self._map(Region(f"percpu:{cpu}", percpu_addr(cpu), PAGE_SIZE, True, True, False))
             bottom, top = kstack_range(cpu)
@@ -146,6 +160,7 @@ class Machine:
         uc.hook_add(UC_HOOK_INTR, self._on_interrupt)
         self._step_hook: int | None = None
         self._in_call = False
+        self._depth = 0
         # syscall_init(): MSR_LSTAR = entry_SYSCALL_64. User space reads it from
         # here to perform SYSCALL natively (see user/workloads.c).
         if "lstar" in self.user_symbols:
@@ -277,9 +292,14 @@ class Machine:
              timeout_s: float = DEFAULT_TIMEOUT_S) -> int:
         """Run a kernel function to completion on ``cpu`` and put the CPU back as
         it was (an smp_call_function() from the lab). Returns %rax."""
+        nested = self.running
+        if nested and cpu != self.cpu:
+            raise MachineError(f"from inside a callback, calls run on the current CPU "
+                               f"({self.cpu}), not CPU {cpu}")
         self.select_cpu(cpu)
         saved = self.uc.context_save()
         outer, self._in_call = self._in_call, True
+        outer_pending = dataclasses.replace(self._pending)
         base = percpu_addr(cpu)
         slice_end = self.read_u64(base + PCPU_SLICE_END)
         self.write_u64(base + PCPU_SLICE_END, NO_DEADLINE)
@@ -294,6 +314,7 @@ class Machine:
             return self.reg("rax")
         finally:
             self._in_call = outer
+            self._pending = outer_pending
             self.write_u64(base + PCPU_SLICE_END, slice_end)
             self.uc.context_restore(saved)
 
@@ -332,6 +353,17 @@ class Machine:
             uc.reg_write(X.UC_X86_REG_RIP, site)
         self._pending.intr = intno
         uc.emu_stop()
+
+    def fail_from_hook(self, exc: BaseException) -> None:
+        """A hook's Python code raised: stop the CPU; run() raises HookError."""
+        if self._pending.hook_error is None:
+            self._pending.hook_error = exc
+        self.uc.emu_stop()
+
+    @property
+    def running(self) -> bool:
+        """True while emulated code runs (so this is called from inside a hook)."""
+        return self._depth > 0
 
     def _on_breakpoint(self, uc: Uc, addr: int, _size: int, _ud: object) -> None:
         if self._in_call:                 # the lab's own calls into the kernel run through
@@ -379,11 +411,17 @@ class Machine:
             pending.skip_bp_once = pc   # resuming from a breakpoint runs its insn
         if steps is not None:
             self._enter_step_mode(steps)
+        # Unicorn's timeout runs a timer thread per emu_start, which breaks when
+        # emu_start nests (a callback calling into the kernel): only the outermost
+        # run has one.
+        timeout_us = int(timeout_s * 1e6) if self._depth == 0 else 0
+        self._depth += 1
         try:
-            self.uc.emu_start(pc, until, timeout=int(timeout_s * 1e6))
+            self.uc.emu_start(pc, until, timeout=timeout_us)
         except UcError as err:
             raise self._fault(err) from None
         finally:
+            self._depth -= 1
             if steps is not None:
                 self._leave_step_mode()
             pending.skip_bp_once = None

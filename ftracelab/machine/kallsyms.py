@@ -32,6 +32,7 @@ class KSym:
     size: int         # to the next higher symbol (what %pS prints after the slash)
     type: str         # nm letter: T/t for text
     is_function: bool
+    module: str = ""  # "" for vmlinux; e.g. "__builtin__ftrace" for ftrace trampolines
 
 
 def _rank(sym: Symbol) -> tuple[bool, bool, int, str]:
@@ -67,6 +68,13 @@ class Kallsyms:
                 self._funcs.append(k)
         self._func_starts = [k.addr for k in self._funcs]
         self.text_start, self.text_end = text_start, text_end
+        self._dynamic: list[KSym] = []   # code made at run time (ftrace trampolines)
+
+    def add_dynamic(self, name: str, addr: int, size: int, module: str) -> None:
+        """Register run-time code, as ftrace's trampolines appear in /proc/kallsyms
+        (``ftrace_trampoline [__builtin__ftrace]``)."""
+        self._dynamic.append(KSym(name, addr, size, "t", True, module))
+        self._dynamic.sort(key=lambda k: k.addr)
 
     def __iter__(self) -> Iterator[KSym]:
         return iter(self._all)
@@ -93,7 +101,8 @@ class Kallsyms:
     def lookup(self, addr: int) -> tuple[KSym, int] | None:
         """(symbol, offset) containing ``addr``, or None outside kernel text."""
         if not self.text_start <= addr < self.text_end:
-            return None
+            return next(((k, addr - k.addr) for k in self._dynamic
+                         if k.addr <= addr < k.addr + k.size), None)
         i = bisect.bisect_right(self._starts, addr) - 1
         if i < 0:
             return None
@@ -111,7 +120,8 @@ class Kallsyms:
         if hit is None:
             return f"{addr:#x}"
         sym, off = hit
-        return f"{sym.name}+{off:#x}/{sym.size:#x}"
+        mod = f" [{sym.module}]" if sym.module else ""
+        return f"{sym.name}+{off:#x}/{sym.size:#x}{mod}"
 
     def format_short(self, addr: int) -> str:
         """``%ps``: the bare name (what the function tracer prints)."""
@@ -122,4 +132,5 @@ class Kallsyms:
 
     def proc_kallsyms(self) -> str:
         """The text of /proc/kallsyms for the kernel's text symbols."""
-        return "".join(f"{k.addr:016x} {k.type} {k.name}\n" for k in self._all)
+        return "".join(f"{k.addr:016x} {k.type} {k.name}" + (f"\t[{k.module}]" if k.module else "")
+                       + "\n" for k in [*self._all, *self._dynamic])

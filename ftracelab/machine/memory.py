@@ -8,9 +8,14 @@
                         64 slots of 64 KiB
     0x00007ffffff00000  workload arguments page               RW
     0xffff888000000000  direct map: one pcpu_hot page per CPU  RW
+    0xffff888000f00000  the lab's mailbox page, host-backed   RW
+                        (arguments of Python callbacks)
+    0xffff888001000000  ftrace data: ftrace_ops, hashes (the  RW
+                        lab allocates them, as kmalloc would)
     0xffffc90000000000  vmalloc: kernel stacks, 16 KiB each,  RW
                         an unmapped guard page between them
     0xffffffff81000000  kernel text (vmlinux)                 R-X
+    0xffffffffa0000000  module area: ftrace trampolines       R-X
                         kernel rodata, __mcount_loc            R
                         kernel data and bss                   RW
 
@@ -35,6 +40,11 @@ USER_STACK_SLOTS = 64
 USER_ARGS = 0x7FFF_FFF0_0000
 
 PERCPU_BASE = 0xFFFF_8880_0000_0000
+LAB_MAILBOX = 0xFFFF_8880_00F0_0000     # ftrace_64.S LAB_MAILBOX
+FTRACE_DATA_BASE = 0xFFFF_8880_0100_0000
+FTRACE_DATA_SIZE = 0x40_0000
+MODULES_VADDR = 0xFFFF_FFFF_A000_0000
+MODULES_SIZE = 0x10_0000
 KSTACK_BASE = 0xFFFF_C900_0000_0000
 THREAD_SIZE = 0x4000
 

@@ -263,11 +263,21 @@ struct hrtimer_cpu_base {
 };
 
 /* Virtual time (kernel/time/vclock.c) and the lab's vCPU scheduling. */
+void paravirt_slice_end(void);
 u64 sched_clock(void);
 u64 ktime_get(void);
 void simulate_work(u64 ns);
+
+/* simulate_work() inlined, for the tracer's own hot paths. */
+static __always_inline void simulate_work_inline(u64 ns)
+{
+	struct pcpu_hot *cpu = this_cpu();
+
+	cpu->clock_ns += ns;
+	if (unlikely(cpu->clock_ns >= cpu->slice_end_ns))
+		paravirt_slice_end();
+}
 u64 random_latency(u64 base_ns, u64 spread_ns);
-void paravirt_slice_end(void);
 extern struct pcpu_hot *per_cpu_hot[NR_CPUS];
 extern unsigned int nr_cpu_ids;
 

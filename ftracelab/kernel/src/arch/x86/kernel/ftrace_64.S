@@ -15,7 +15,14 @@
  * The trampoline charges its own cost to the virtual clock, so tracing
  * overhead is visible in the numbers, as on real hardware.
  */
+#define PTREGS_R15	0x00
+#define PTREGS_R14	0x08
+#define PTREGS_R13	0x10
+#define PTREGS_R12	0x18
 #define PTREGS_BP	0x20
+#define PTREGS_BX	0x28
+#define PTREGS_R11	0x30
+#define PTREGS_R10	0x38
 #define PTREGS_R9	0x40
 #define PTREGS_R8	0x48
 #define PTREGS_AX	0x50
@@ -25,27 +32,27 @@
 #define PTREGS_DI	0x70
 #define PTREGS_ORIG_AX	0x78
 #define PTREGS_IP	0x80
+#define PTREGS_CS	0x88
+#define PTREGS_FLAGS	0x90
 #define PTREGS_SP	0x98
+#define PTREGS_SS	0xa0
 #define FRAME_SIZE	0xa8
 #define MCOUNT_INSN_SIZE 5
+#define __KERNEL_CS	0x10
+#define __KERNEL_DS	0x18
 /* Virtual time the trampoline itself costs (saving and restoring registers). */
 #define FTRACE_CALLER_COST_NS 20
+#define PCPU_CLOCK_NS	0x28	/* struct pcpu_hot, include/kernel.h */
+#define PCPU_SLICE_END	0x40
 
-	.text
-	.globl __fentry__
-	.type __fentry__, @function
-	.p2align 4
-__fentry__:
-	endbr64
-	ret
-	.size __fentry__, .-__fentry__
-
-	.globl ftrace_caller
-	.type ftrace_caller, @function
-	.p2align 4
-ftrace_caller:
-	endbr64
-	/* save_mcount_regs: two fake frames keep frame-pointer unwinding sane */
+/*
+ * save_mcount_regs: a frame-pointer frame, then a pt_regs-shaped area with
+ * the argument registers. The copies create_trampoline() makes of these
+ * trampolines run at other addresses, so everything in them is
+ * position-independent except the two places it patches: the ops load at
+ * *_op_ptr and the call at ftrace_call / ftrace_regs_call.
+ */
+	.macro save_mcount_regs
 	pushq	%rbp
 	movq	%rsp, %rbp
 	subq	$FRAME_SIZE, %rsp
@@ -57,8 +64,14 @@ ftrace_caller:
 	movq	%r8, PTREGS_R8(%rsp)
 	movq	%r9, PTREGS_R9(%rsp)
 	movq	$0, PTREGS_ORIG_AX(%rsp)
-	movl	$FTRACE_CALLER_COST_NS, %edi	/* tracing overhead shows in the clock */
-	call	simulate_work
+	/* simulate_work(FTRACE_CALLER_COST_NS), inline: tracing overhead shows in the clock */
+	addq	$FTRACE_CALLER_COST_NS, %gs:PCPU_CLOCK_NS
+	movq	%gs:PCPU_CLOCK_NS, %rax
+	cmpq	%gs:PCPU_SLICE_END, %rax
+	jb	1f
+	movabsq	$paravirt_slice_end, %rax
+	call	*%rax
+1:
 	movq	(%rbp), %rdx
 	movq	%rdx, PTREGS_BP(%rsp)
 	movq	8(%rbp), %rdi		/* return address into the traced function */
@@ -67,14 +80,9 @@ ftrace_caller:
 	movq	16(%rbp), %rsi		/* parent_ip */
 	leaq	16(%rbp), %rdx
 	movq	%rdx, PTREGS_SP(%rsp)
-	.globl ftrace_caller_op_ptr
-ftrace_caller_op_ptr:
-	movq	function_trace_op(%rip), %rdx
-	movq	%rsp, %rcx		/* struct ftrace_regs * */
-	.globl ftrace_call
-ftrace_call:
-	call	ftrace_stub
-	/* restore_mcount_regs */
+	.endm
+
+	.macro restore_mcount_regs
 	movq	PTREGS_R9(%rsp), %r9
 	movq	PTREGS_R8(%rsp), %r8
 	movq	PTREGS_DI(%rsp), %rdi
@@ -84,10 +92,81 @@ ftrace_call:
 	movq	PTREGS_AX(%rsp), %rax
 	addq	$FRAME_SIZE, %rsp
 	popq	%rbp
+	.endm
+
+	.text
+	.globl __fentry__
+	.type __fentry__, @function
+	.p2align 4
+__fentry__:
+	endbr64
+	ret
+	.size __fentry__, .-__fentry__
+
+/* ftrace_caller(): func(ip, parent_ip, op, fregs) with the argument registers. */
+	.globl ftrace_caller
+	.type ftrace_caller, @function
+	.p2align 4
+ftrace_caller:
+	endbr64
+	save_mcount_regs
+	.globl ftrace_caller_op_ptr
+ftrace_caller_op_ptr:
+	movq	function_trace_op(%rip), %rdx
+	movq	%rsp, %rcx		/* struct ftrace_regs * */
+	.globl ftrace_call
+ftrace_call:
+	call	ftrace_stub
+	restore_mcount_regs
 	.globl ftrace_caller_end
 ftrace_caller_end:
 	jmp	ftrace_epilogue
 	.size ftrace_caller, .-ftrace_caller
+
+/*
+ * ftrace_regs_caller(): a full struct pt_regs, for ops with SAVE_REGS. An
+ * IPMODIFY handler may change regs->ip: the trampoline then "returns" to
+ * the new address instead of the traced function's body (livepatch).
+ */
+	.globl ftrace_regs_caller
+	.type ftrace_regs_caller, @function
+	.p2align 4
+ftrace_regs_caller:
+	endbr64
+	save_mcount_regs
+	movq	%r15, PTREGS_R15(%rsp)
+	movq	%r14, PTREGS_R14(%rsp)
+	movq	%r13, PTREGS_R13(%rsp)
+	movq	%r12, PTREGS_R12(%rsp)
+	movq	%r11, PTREGS_R11(%rsp)
+	movq	%r10, PTREGS_R10(%rsp)
+	movq	%rbx, PTREGS_BX(%rsp)
+	movq	$__KERNEL_CS, PTREGS_CS(%rsp)
+	movq	$__KERNEL_DS, PTREGS_SS(%rsp)
+	pushfq
+	popq	%r8
+	movq	%r8, PTREGS_FLAGS(%rsp)
+	.globl ftrace_regs_caller_op_ptr
+ftrace_regs_caller_op_ptr:
+	movq	function_trace_op(%rip), %rdx
+	leaq	(%rsp), %rcx		/* struct pt_regs * */
+	.globl ftrace_regs_call
+ftrace_regs_call:
+	call	ftrace_stub
+	movq	PTREGS_IP(%rsp), %rax	/* the handler may have moved ip */
+	movq	%rax, 8(%rbp)
+	movq	PTREGS_R15(%rsp), %r15
+	movq	PTREGS_R14(%rsp), %r14
+	movq	PTREGS_R13(%rsp), %r13
+	movq	PTREGS_R12(%rsp), %r12
+	movq	PTREGS_R11(%rsp), %r11
+	movq	PTREGS_R10(%rsp), %r10
+	movq	PTREGS_BX(%rsp), %rbx
+	restore_mcount_regs
+	.globl ftrace_regs_caller_end
+ftrace_regs_caller_end:
+	jmp	ftrace_epilogue
+	.size ftrace_regs_caller, .-ftrace_regs_caller
 
 	.globl ftrace_epilogue
 	.type ftrace_epilogue, @function
@@ -102,6 +181,28 @@ ftrace_stub:
 	endbr64
 	ret
 	.size ftrace_stub, .-ftrace_stub
+
+/*
+ * The ops function of every ftrace_ops whose callback is Python. It leaves
+ * its four arguments in the lab's mailbox page (memory the host reads
+ * directly) and the lab's hook on lab_python_hook runs the callback
+ * (machine/hooks.py). Clobbers only %rax, as a C function may.
+ */
+#define LAB_MAILBOX 0xffff888000f00000	/* machine/memory.py LAB_MAILBOX */
+	.globl lab_python_func
+	.type lab_python_func, @function
+	.p2align 4
+lab_python_func:
+	endbr64
+	movabsq	$LAB_MAILBOX, %rax
+	movq	%rdi, 0x00(%rax)
+	movq	%rsi, 0x08(%rax)
+	movq	%rdx, 0x10(%rax)
+	movq	%rcx, 0x18(%rax)
+	.globl lab_python_hook
+lab_python_hook:
+	ret
+	.size lab_python_func, .-lab_python_func
 
 	.data
 	.p2align 3

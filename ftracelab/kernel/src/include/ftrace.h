@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * include/linux/ftrace.h for the mini-kernel: struct ftrace_ops and the
+ * filter hashes, in the layout the lab's Python side reads and writes
+ * (trace/ftrace_ops.py). Change both together.
+ */
+#ifndef FTRACELAB_FTRACE_H
+#define FTRACELAB_FTRACE_H
+
+#include "kernel.h"
+
+struct ftrace_ops;
+struct ftrace_regs;   /* pt_regs-shaped frame built by the trampolines */
+typedef void (*ftrace_func_t)(unsigned long ip, unsigned long parent_ip,
+			      struct ftrace_ops *op, struct ftrace_regs *fregs);
+
+/* kernel/trace/ftrace.c: an entry of a filter/notrace hash. */
+struct hlist_node { struct hlist_node *next, **pprev; };
+struct ftrace_func_entry {
+	struct hlist_node hlist;   /* 0x00 */
+	unsigned long ip;          /* 0x10 */
+	unsigned long direct;      /* 0x18 */
+};
+
+struct ftrace_hash {
+	unsigned long size_bits;            /* 0x00 */
+	struct hlist_node **buckets;        /* 0x08: hlist_head[1 << size_bits] */
+	unsigned long count;                /* 0x10 */
+	unsigned long flags;                /* 0x18 */
+};
+
+struct ftrace_ops_hash {
+	struct ftrace_hash *notrace_hash;   /* 0x00 */
+	struct ftrace_hash *filter_hash;    /* 0x08 */
+};
+
+struct ftrace_ops {
+	ftrace_func_t func;                 /* 0x00 */
+	struct ftrace_ops *next;            /* 0x08 */
+	unsigned long flags;                /* 0x10 */
+	void *private;                      /* 0x18 */
+	ftrace_func_t saved_func;           /* 0x20 */
+	struct ftrace_ops_hash local_hash;  /* 0x28 */
+	struct ftrace_ops_hash *func_hash;  /* 0x38 */
+	unsigned long trampoline;           /* 0x40 */
+	unsigned long trampoline_size;      /* 0x48 */
+	unsigned long nr_calls;             /* 0x50: lab_count_func's counter */
+};
+
+#define FTRACE_OPS_FL_ENABLED (1ul << 0)
+#define FTRACE_OPS_FL_DYNAMIC (1ul << 1)
+#define FTRACE_OPS_FL_SAVE_REGS (1ul << 2)
+#define FTRACE_OPS_FL_RECURSION (1ul << 4)
+#define FTRACE_OPS_FL_STUB (1ul << 5)
+#define FTRACE_OPS_FL_IPMODIFY (1ul << 12)
+#define FTRACE_OPS_FL_PID (1ul << 13)
+#define FTRACE_OPS_FL_RCU (1ul << 14)
+
+/* include/linux/trace_recursion.h: bits in current->trace_recursion. */
+#define TRACE_FTRACE_START 0
+#define TRACE_LIST_START 5
+#define TRACE_CTX_NMI 0
+#define TRACE_CTX_IRQ 1
+#define TRACE_CTX_SOFTIRQ 2
+#define TRACE_CTX_NORMAL 3
+#define TRACE_CTX_TRANSITION 4
+
+#endif
