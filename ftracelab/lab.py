@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 
+from .arch.x86_64.insn import MCOUNT_INSN_SIZE
 from .errors import SymbolNotFoundError, WorkloadError
 from .kernel import load_images
 from .kernel.rootfs import populate
@@ -19,9 +20,11 @@ from .kernel.workloads import WORKLOADS
 from .machine.cpu import Machine
 from .machine.disasm import disassemble_range, format_listing
 from .machine.kallsyms import Kallsyms
+from .machine.stepper import StepTrace, record_until
 from .machine.text_poke import TextPoke, TextPoker
 from .runner import Runner, RunRecord
 from .trace.ftrace import mcount_locations
+from .trace.ftrace_files import FilterFiles
 from .trace.ftrace_update import Ftrace
 from .tracefs import TraceFS
 
@@ -45,11 +48,13 @@ class Lab:
     def _setup(self) -> None:
         self.text_poker = TextPoker(self.machine)
         self.ftrace = Ftrace(self.machine, self.text_poker)
+        self.filter_files = FilterFiles(self.ftrace)
         self.tracefs = TraceFS()
         self.tracefs.add_file("available_filter_functions",
                               read=lambda: self.ftrace.available_filter_functions())
         self.tracefs.add_file("available_filter_functions_addrs",
                               read=lambda: self.ftrace.available_filter_functions_addrs())
+        self.filter_files.register(self.tracefs)
         populate(self.machine)
         self.runner = Runner(self.machine)
 
@@ -107,6 +112,40 @@ class Lab:
         if self.booted:
             return [r.ip for r in self.ftrace.records]
         return sorted(set(mcount_locations(self.machine)))
+
+    def call(self, symbol: str, *args: int, cpu: int | None = None) -> int:
+        """Call a kernel function with integer arguments and return its result.
+
+        From inside an ftrace callback the call runs on the CPU that is running
+        the callback, as the callback's own code would; otherwise on ``cpu``
+        (default 0), which must be idle. Traced functions it reaches are traced.
+        """
+        m = self.machine
+        if not self.booted:
+            raise WorkloadError("the kernel has not booted yet: call lab.boot() first")
+        self.kallsyms.lookup_name(symbol)
+        target = m.cpu if m.running else (0 if cpu is None else cpu)
+        return m.call(target, symbol, *args)
+
+    def step_through(self, function: str, workload: str = "cat", max_steps: int = 5000,
+                     **params: int | str) -> StepTrace:
+        """Record every instruction from ``function``'s fentry site until execution
+        comes back to the instruction after it: through the trampoline, the ops
+        function and back. The workload runs until it first calls ``function``,
+        the path is recorded, then the workload runs to completion."""
+        site = self.fentry_site(function)
+        m = self.machine
+        m.add_breakpoint(site)
+        try:
+            rec = self.run(workload, count_calls=False, **params)
+            if rec.completed:
+                raise WorkloadError(f"workload {workload!r} never called {function}")
+            m.remove_breakpoint(site)
+            trace = record_until(m, site + MCOUNT_INSN_SIZE, max_steps)
+        finally:
+            m.remove_breakpoint(site)
+        self.resume()
+        return trace
 
     def fentry_site(self, symbol: str) -> int:
         """The ftrace call site of a traceable function (func+4, or +0 without endbr64)."""

@@ -209,14 +209,10 @@ class Ftrace(FtraceState):
         else:
             ops.filter_ips = ips
         try:
-            self._check_ipmodify(ops)
+            self.refresh(ops)
         except FtraceLabError:
             ops.filter_ips, ops.notrace_ips = old
             raise
-        if ops.addr:
-            self._write_hashes(ops)
-        if ops.enabled:
-            self._update(True)
 
     def _check_ipmodify(self, ops: FtraceOps) -> None:
         """Only one IPMODIFY ops per function (__ftrace_hash_update_ipmodify: -EBUSY)."""
@@ -228,6 +224,24 @@ class Ftrace(FtraceState):
                 if both:
                     raise FtraceLabError(f"{both[0]} is already modified by IPMODIFY ops "
                                          f"{other.name} (the kernel returns -EBUSY)")
+
+    @staticmethod
+    def default_flags() -> FtraceOpsFlag:
+        return FtraceOpsFlag(0)
+
+    def refresh(self, ops: FtraceOps) -> None:
+        """Its hashes changed: rewrite them in kernel memory and update the code."""
+        self._check_ipmodify(ops)
+        if ops.addr:
+            self._write_hashes(ops)
+        if ops.enabled:
+            self._update(True)
+
+    def set_pids(self, pids: list[int]) -> None:
+        """The pid list ftrace_pid_func() checks (set_ftrace_pid)."""
+        m = self.machine
+        m.write(m.symbols["ftrace_pids"], struct.pack(f"<{len(pids)}i", *pids))
+        m.write_u32(m.symbols["nr_ftrace_pids"], len(pids))
 
     # ---- kernel memory ----------------------------------------------------------
     def get_func(self, ops: FtraceOps) -> int:
