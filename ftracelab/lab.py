@@ -11,6 +11,7 @@ its idle loop.
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from .arch.x86_64.insn import MCOUNT_INSN_SIZE
 from .errors import SymbolNotFoundError, WorkloadError
@@ -137,7 +138,8 @@ class Lab:
         m = self.machine
         m.add_breakpoint(site)
         try:
-            rec = self.run(workload, count_calls=False, **params)
+            workload_params: dict[str, Any] = dict(params)
+            rec = self.run(workload, count_calls=False, **workload_params)
             if rec.completed:
                 raise WorkloadError(f"workload {workload!r} never called {function}")
             m.remove_breakpoint(site)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
+from typing import Any
 
 import capstone
 from unicorn import UC_HOOK_CODE, UC_HOOK_MEM_WRITE
@@ -86,7 +87,7 @@ def record_until(machine: Machine, stop_at: int, max_steps: int = 5000) -> StepT
     """Run the selected CPU until it reaches ``stop_at``; record every instruction."""
     uc = machine.uc
     steps: list[Step] = []
-    state = {"regs": machine.registers(), "pending": None}
+    state: dict[str, Any] = {"regs": machine.registers(), "pending": None}
     start = machine.reg("rip")
 
     def finish_previous() -> None:
