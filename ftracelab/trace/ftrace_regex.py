@@ -69,7 +69,7 @@ def filter_parse_regex(word: str) -> FuncPattern:
 
 
 def glob_match(pattern: str, text: str) -> bool:
-    """lib/glob.c glob_match(): *, ?, [set], [!set] / [^set], ranges and \\ escapes."""
+    """lib/glob.c glob_match(): *, ?, [set], [!set], ranges and \\ escapes."""
     p = t = 0
     back_p = back_t = -1
     while True:
@@ -100,7 +100,7 @@ def _match_one(pattern: str, p: int, ch: str) -> tuple[bool, int]:
         return True, p + 1
     if c == "[":
         i = p + 1
-        inverted = i < len(pattern) and pattern[i] in "!^"
+        inverted = i < len(pattern) and pattern[i] == "!"    # lib/glob.c: '!' only, not '^'
         if inverted:
             i += 1
         matched = False
