@@ -196,6 +196,7 @@ class Machine:
 
     def reset(self) -> None:
         """Power-cycle: fresh memory from the images, fresh CPUs. Hooks are re-added."""
+        self.kallsyms.clear_dynamic()
         self._boot_hardware()
 
     # ---- memory access from the host ------------------------------------------

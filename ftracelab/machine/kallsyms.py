@@ -70,6 +70,10 @@ class Kallsyms:
         self.text_start, self.text_end = text_start, text_end
         self._dynamic: list[KSym] = []   # code made at run time (ftrace trampolines)
 
+    def clear_dynamic(self) -> None:
+        """Forget run-time code (the machine was reset)."""
+        self._dynamic.clear()
+
     def add_dynamic(self, name: str, addr: int, size: int, module: str) -> None:
         """Register run-time code, as ftrace's trampolines appear in /proc/kallsyms
         (``ftrace_trampoline [__builtin__ftrace]``)."""

@@ -91,6 +91,12 @@ class CodeUpdate:
         self.log.append(msg)
         return msg
 
+    def _repr_html_(self) -> str:
+        state = "finished" if self.finished else f"round {self._round + 1} of {len(self._rounds)}"
+        log = "".join(f"<li>{m}</li>" for m in self.log)
+        return (f"<b>pending code update</b>: {len(self.sites)} site(s), {state}"
+                f"<ol>{log}</ol>")
+
     def finish(self) -> None:
         while not self.finished:
             self.step()
