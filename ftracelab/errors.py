@@ -12,7 +12,9 @@
     │   └── EmulationTimeout        a run did not finish in its time budget
     ├── FtraceBug                   ftrace found text it did not expect (ftrace_bug())
     ├── TextPokeError               a text poke was misused (wrong order, busy site)
-    └── WorkloadError               an unknown workload or bad workload parameters
+    ├── WorkloadError               an unknown workload or bad workload parameters
+    └── TraceFormatError            a trace file (raw pages, format file, trace.dat) is
+                                    malformed; names the byte offset
 
 tracefs reports errors the way the kernel does, as :class:`OSError` with the
 errno the kernel would return (ENOENT for a missing file, EINVAL for bad
@@ -90,3 +92,13 @@ class TextPokeError(FtraceLabError):
 
 class WorkloadError(FtraceLabError):
     """An unknown workload name or a bad workload parameter."""
+
+
+class TraceFormatError(FtraceLabError):
+    """A trace file is malformed. ``offset`` is where in the file (or page) it went wrong."""
+
+    def __init__(self, what: str, offset: int, source: str = "") -> None:
+        self.offset = offset
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{what} at offset {offset:#x} ({offset})")
