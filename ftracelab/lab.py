@@ -27,6 +27,7 @@ from .runner import Runner, RunRecord
 from .trace.ftrace import mcount_locations
 from .trace.ftrace_files import FilterFiles
 from .trace.ftrace_update import Ftrace
+from .trace.trace import TraceArray
 from .tracefs import TraceFS
 
 
@@ -56,6 +57,8 @@ class Lab:
         self.tracefs.add_file("available_filter_functions_addrs",
                               read=lambda: self.ftrace.available_filter_functions_addrs())
         self.filter_files.register(self.tracefs)
+        self.trace_array = TraceArray(self.machine, self.ftrace, self.filter_files)
+        self.trace_array.register(self.tracefs)
         populate(self.machine)
         self.runner = Runner(self.machine)
 

@@ -48,6 +48,8 @@ KERNEL_SOURCES = [
     "kernel/time/hrtimer.c",
     "kernel/time/vclock.c",
     "kernel/trace/ftrace.c",
+    "kernel/trace/ring_buffer.c",
+    "kernel/trace/trace_functions.c",
     "mm/slub.c",
     "mm/mmap.c",
     "fs/read_write.c",

@@ -62,6 +62,8 @@ from .memory import (
     PCPU_SELF,
     PCPU_SLICE_END,
     PCPU_TOP_OF_STACK,
+    TRACE_PAGES_BASE,
+    TRACE_PAGES_SIZE,
     USER_ARGS,
     USER_MMAP_BASE,
     USER_MMAP_SIZE,
@@ -150,6 +152,7 @@ class Machine:
         uc.mem_map_ptr(LAB_MAILBOX, PAGE_SIZE, UC_PROT_READ | UC_PROT_WRITE,
                        ctypes.addressof(self.mailbox))
         self._map(Region("modules:text", MODULES_VADDR, MODULES_SIZE, True, False, True))
+        self._map(Region("trace:pages", TRACE_PAGES_BASE, TRACE_PAGES_SIZE, True, True, False))
         for cpu in range(self.ncpus):
             self._map(Region(f"percpu:{cpu}", percpu_addr(cpu), PAGE_SIZE, True, True, False))
             bottom, top = kstack_range(cpu)

@@ -12,6 +12,7 @@
                         (arguments of Python callbacks)
     0xffff888001000000  ftrace data: ftrace_ops, hashes (the  RW
                         lab allocates them, as kmalloc would)
+    0xffff888010000000  ring-buffer pages, 128 MiB             RW
     0xffffc90000000000  vmalloc: kernel stacks, 16 KiB each,  RW
                         an unmapped guard page between them
     0xffffffff81000000  kernel text (vmlinux)                 R-X
@@ -43,6 +44,8 @@ PERCPU_BASE = 0xFFFF_8880_0000_0000
 LAB_MAILBOX = 0xFFFF_8880_00F0_0000     # ftrace_64.S LAB_MAILBOX
 FTRACE_DATA_BASE = 0xFFFF_8880_0100_0000
 FTRACE_DATA_SIZE = 0x40_0000
+TRACE_PAGES_BASE = 0xFFFF_8880_1000_0000
+TRACE_PAGES_SIZE = 0x800_0000
 MODULES_VADDR = 0xFFFF_FFFF_A000_0000
 MODULES_SIZE = 0x10_0000
 KSTACK_BASE = 0xFFFF_C900_0000_0000

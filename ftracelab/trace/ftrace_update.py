@@ -181,6 +181,14 @@ class Ftrace(FtraceState):
         label = name or (func if isinstance(func, str) else str(getattr(func, "__name__", "python")))
         ops = FtraceOps(self, func, flags | FtraceOpsFlag.DYNAMIC, label)
         ops.filter_ips, ops.notrace_ips = self.match(filter), self.match(notrace)
+        return self.register_ops(ops, apply)
+
+    def register_ops(self, ops: FtraceOps, apply: bool = True) -> FtraceOps:
+        """Register an ops whose func, flags and hashes are already set (the tracers'
+        global ops is one: set_ftrace_filter edits its hashes)."""
+        if ops in self.ops:
+            raise FtraceLabError(f"{ops.name} is already registered")
+        flags = ops.flags
         self._check_ipmodify(ops)
         self._write_ops(ops)
         ops.enabled = True

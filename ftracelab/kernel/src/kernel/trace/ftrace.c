@@ -72,7 +72,7 @@ static __always_inline int trace_get_context_bit(void)
 }
 
 /* trace_test_and_set_recursion(): the bit taken, or -1 if this context is in already. */
-static notrace int trace_test_and_set_recursion(unsigned long ip, int start)
+notrace int trace_test_and_set_recursion(unsigned long ip, int start)
 {
 	unsigned long *val = &current->trace_recursion;
 	int bit = trace_get_context_bit() + start;
@@ -90,7 +90,7 @@ static notrace int trace_test_and_set_recursion(unsigned long ip, int start)
 	return bit;
 }
 
-static __always_inline void trace_clear_recursion(int bit)
+notrace void trace_clear_recursion(int bit)
 {
 	current->trace_recursion &= ~(1ul << bit);
 }

@@ -1,0 +1,178 @@
+"""The per-CPU ring buffers in the emulated kernel's memory (kernel/trace/ring_buffer.c:
+ring_buffer_alloc(), ring_buffer_resize(), rb_get_reader_page(),
+ring_buffer_read_page(), ring_buffer_entries_cpu() and friends).
+
+The writer is native code in the image (kernel/trace/ring_buffer.c); this
+module allocates the pages and descriptors it writes into and plays the
+reader. Layout of the descriptors (include/ring_buffer.h)::
+
+    struct trace_buffer           struct ring_buffer_per_cpu
+    0x00 record_disabled          0x00 cpu          0x28 entries
+    0x04 nr_cpus                  0x04 nr_pages     0x30 overrun
+    0x08 buffers[NR_CPUS]         0x08 pages        0x38 commit_overrun
+                                  0x10 head         0x40 dropped_events
+    struct buffer_page            0x14 tail         0x48 entries_bytes
+    0x00 page  (-> a 4 KiB        0x18 commit       0x50 read
+                buffer_data_page) 0x1c overwrite    0x58 pages_touched
+    0x08 write 0x10 entries       0x20 write_stamp  0x60 record_disabled
+    0x18 real_end
+
+A consuming read takes whole pages from the head, as a reader-page swap
+does, and marks lost events in the page's commit field the way
+ring_buffer_read_page() does (RB_MISSED_EVENTS, RB_MISSED_STORED and the
+count after the data).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from ..machine.cpu import Machine
+from ..machine.memory import PAGE_SIZE
+from .ftrace_ops import KernelArena
+
+BUF_PAGE_HDR_SIZE = 16
+BUF_PAGE_SIZE = PAGE_SIZE - BUF_PAGE_HDR_SIZE
+RB_MISSED_EVENTS = 1 << 31
+RB_MISSED_STORED = 1 << 30
+TRACE_BUF_SIZE_DEFAULT_KB = 1408        # 16384 entries of 88 bytes, as in Linux
+
+CPU_DESC_SIZE = 0x78
+_CPU_FMT = "<iIQIIIiQQQQQQQQ"           # up to pages_touched (0x60)
+
+
+@dataclass
+class CpuBufferStats:
+    """One CPU's counters, as per_cpu/cpuN/stats shows them."""
+
+    entries: int
+    overrun: int
+    commit_overrun: int
+    bytes: int
+    dropped_events: int
+    read_events: int
+    pages: int
+
+
+class RingBuffer:
+    """The global trace buffer: one ring of pages per CPU."""
+
+    def __init__(self, machine: Machine, data: KernelArena, pages: KernelArena,
+                 size_kb: int = TRACE_BUF_SIZE_DEFAULT_KB) -> None:
+        self.m = machine
+        self.data = data
+        self.page_arena = pages
+        self.addr = data.alloc(8 + 8 * 8)
+        self.cpu_addrs: list[int] = []
+        self.last_overrun = [0] * machine.ncpus
+        self.overwrite = True
+        self.size_kb = 0
+        m = machine
+        m.write(self.addr, struct.pack("<ii", 0, machine.ncpus))
+        m.write_u64(m.symbols["global_trace_buffer"], self.addr)
+        self.resize(size_kb)
+
+    # ---- allocation -----------------------------------------------------------
+    def resize(self, size_kb: int) -> None:
+        """ring_buffer_resize(): new, empty rings of size_kb per CPU (contents lost)."""
+        nr_pages = max(2, (size_kb * 1024 + BUF_PAGE_SIZE - 1) // BUF_PAGE_SIZE)
+        m = self.m
+        self.cpu_addrs = []
+        for cpu in range(m.ncpus):
+            desc = self.data.alloc(CPU_DESC_SIZE)
+            bpages = self.data.alloc(32 * nr_pages)
+            pages = [self.page_arena.alloc(PAGE_SIZE) for _ in range(nr_pages)]
+            for p in pages:
+                m.write(p, bytes(16))
+            m.write(bpages, b"".join(struct.pack("<QQQQ", p, 0, 0, 0) for p in pages))
+            m.write(desc, struct.pack("<iIQIIIi", cpu, nr_pages, bpages, 0, 0, 0,
+                                      int(self.overwrite)) + bytes(CPU_DESC_SIZE - 0x20))
+            m.write_u64(self.addr + 8 + 8 * cpu, desc)
+            self.cpu_addrs.append(desc)
+        self.last_overrun = [0] * m.ncpus
+        self.size_kb = size_kb
+        self.nr_pages = nr_pages
+
+    @property
+    def record_disabled(self) -> bool:
+        return bool(self.m.read(self.addr, 1)[0])
+
+    def set_recording(self, on: bool) -> None:
+        """tracing_on: tracer_tracing_on()/off()."""
+        self.m.write_u32(self.addr, 0 if on else 1)
+
+    def set_overwrite(self, on: bool) -> None:
+        """options/overwrite: ring_buffer_change_overwrite()."""
+        self.overwrite = on
+        for desc in self.cpu_addrs:
+            self.m.write_u32(desc + 0x1C, int(on))
+
+    # ---- state --------------------------------------------------------------
+    def _cpu(self, cpu: int) -> tuple[int, ...]:
+        return struct.unpack(_CPU_FMT, self.m.read(self.cpu_addrs[cpu], 0x60))
+
+    def _bpage(self, cpu: int, index: int) -> tuple[int, int, int, int]:
+        bpages = self._cpu(cpu)[2]
+        a, b, c, d = struct.unpack("<QQQQ", self.m.read(bpages + 32 * index, 32))
+        return a, b, c, d
+
+    def stats(self, cpu: int) -> CpuBufferStats:
+        f = self._cpu(cpu)
+        _cpu, nr, _pages, _h, _t, _c, _ow, _ws, entries, overrun, c_over, dropped, nbytes, read, \
+            _touched = f
+        return CpuBufferStats(entries, overrun, c_over, nbytes, dropped, read, nr)
+
+    def _set_field(self, cpu: int, offset: int, value: int) -> None:
+        self.m.write_u64(self.cpu_addrs[cpu] + offset, value)
+
+    # ---- reading ----------------------------------------------------------------
+    def page_indexes(self, cpu: int) -> list[int]:
+        """Indexes of the pages holding data, oldest first (head .. tail)."""
+        f = self._cpu(cpu)
+        nr, head, tail = f[1], f[3], f[4]
+        out, i = [], head
+        while True:
+            out.append(i)
+            if i == tail:
+                return out
+            i = (i + 1) % nr
+
+    def read_page(self, cpu: int, index: int) -> bytes:
+        page = self._bpage(cpu, index)[0]
+        return self.m.read(page, PAGE_SIZE)
+
+    def snapshot(self, cpu: int) -> list[bytes]:
+        """Every page with data, oldest first, without consuming (the ``trace`` view)."""
+        pages = []
+        for i in self.page_indexes(cpu):
+            raw = self.read_page(cpu, i)
+            if struct.unpack_from("<q", raw, 8)[0] & ~(RB_MISSED_EVENTS | RB_MISSED_STORED):
+                pages.append(raw)
+        return pages
+
+    def consume_full_pages(self, cpu: int) -> list[bytes]:
+        """trace_pipe_raw: take every full page (all before the tail), oldest first."""
+        f = self._cpu(cpu)
+        nr, head, tail = f[1], f[3], f[4]
+        out = []
+        while head != tail:
+            _page, _write, entries, _end = self._bpage(cpu, head)
+            raw = bytearray(self.read_page(cpu, head))
+            overrun = self._cpu(cpu)[9]
+            lost = overrun - self.last_overrun[cpu]
+            self.last_overrun[cpu] = overrun
+            if lost:
+                commit = struct.unpack_from("<q", raw, 8)[0]
+                flags = RB_MISSED_EVENTS
+                if BUF_PAGE_SIZE - commit >= 8:
+                    struct.pack_into("<q", raw, BUF_PAGE_HDR_SIZE + commit, lost)
+                    flags |= RB_MISSED_STORED
+                struct.pack_into("<q", raw, 8, commit | flags)
+            out.append(bytes(raw))
+            stats = self._cpu(cpu)
+            self._set_field(cpu, 0x28, stats[8] - entries)           # entries
+            self._set_field(cpu, 0x50, stats[13] + entries)          # read
+            head = (head + 1) % nr
+            self.m.write_u32(self.cpu_addrs[cpu] + 0x10, head)
+        return out

@@ -1,0 +1,205 @@
+"""The trace array: tracers, tracing_on, the buffer and their tracefs files
+(kernel/trace/trace.c: register_tracer(), tracing_set_tracer(),
+tracing_buffers_read() for trace_pipe_raw, tracing_stats_read(),
+tracing_entries_read()/write(), ring_buffer_print_page_header(),
+ring_buffer_print_entry_header(); kernel/trace/trace_functions.c:
+function_trace_init()).
+
+Tracers follow ``struct tracer``: a name, and init/reset called when
+``current_tracer`` switches to and from them. ``nop`` does nothing;
+``function`` registers the global ops (the one set_ftrace_filter edits) with
+the native callback ``function_trace_call``, which writes TRACE_FN entries
+into the per-CPU ring buffers.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..machine.cpu import Machine
+from ..machine.memory import TRACE_PAGES_BASE, TRACE_PAGES_SIZE
+from ..tracefs import TraceFS
+from .ftrace_files import FilterFiles
+from .ftrace_ops import FtraceOpsFlag, KernelArena
+from .ftrace_update import Ftrace
+from .ring_buffer import BUF_PAGE_SIZE, TRACE_BUF_SIZE_DEFAULT_KB, RingBuffer
+
+TRACE_CLOCKS = ("local", "global", "counter", "uptime", "perf", "mono", "mono_raw", "boot",
+                "tai", "x86-tsc")
+
+HEADER_EVENT = """# compressed entry header
+\ttype_len    :    5 bits
+\ttime_delta  :   27 bits
+\tarray       :   32 bits
+
+\tpadding     : type == 29
+\ttime_extend : type == 30
+\ttime_stamp : type == 31
+\tdata max type_len  == 28
+"""
+
+FUNCTION_FORMAT = """name: function
+ID: 1
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:unsigned long ip;\toffset:8;\tsize:8;\tsigned:0;
+\tfield:unsigned long parent_ip;\toffset:16;\tsize:8;\tsigned:0;
+
+print fmt: " %ps <-- %ps", (void *)REC->ip, (void *)REC->parent_ip
+"""
+
+
+def _err(code: int, path: str) -> OSError:
+    return OSError(code, os.strerror(code), path)
+
+
+@dataclass(frozen=True)
+class Tracer:
+    """``struct tracer``: what current_tracer can be set to."""
+
+    name: str
+    init: Callable[[TraceArray], None]
+    reset: Callable[[TraceArray], None]
+
+
+def _function_init(tr: TraceArray) -> None:
+    ops = tr.filter_files.global_ops
+    ops.func = "function_trace_call"
+    ops.flags = FtraceOpsFlag.RECURSION
+    tr.ftrace.register_ops(ops)
+
+
+def _function_reset(tr: TraceArray) -> None:
+    tr.ftrace.unregister(tr.filter_files.global_ops)
+
+
+def _nop(tr: TraceArray) -> None:
+    return None
+
+
+TRACERS = {t.name: t for t in (Tracer("function", _function_init, _function_reset),
+                               Tracer("nop", _nop, _nop))}
+
+
+class TraceArray:
+    """The top-level trace instance: its buffer, current tracer and control files."""
+
+    def __init__(self, machine: Machine, ftrace: Ftrace, filter_files: FilterFiles) -> None:
+        self.m, self.ftrace, self.filter_files = machine, ftrace, filter_files
+        pages = KernelArena(TRACE_PAGES_BASE, TRACE_PAGES_SIZE, align=4096)
+        self.buffer = RingBuffer(machine, ftrace.data, pages)
+        self.tracer = TRACERS["nop"]
+        self.clock = "local"
+
+    # ---- control ---------------------------------------------------------------
+    def set_tracer(self, name: str) -> None:
+        """tracing_set_tracer(): reset the old tracer, init the new one."""
+        if name not in TRACERS:
+            raise _err(errno.EINVAL, "current_tracer")
+        if name == self.tracer.name:
+            return
+        self.tracer.reset(self)
+        self.tracer = TRACERS["nop"]
+        TRACERS[name].init(self)
+        self.tracer = TRACERS[name]
+
+    @property
+    def tracing_on(self) -> bool:
+        return not self.buffer.record_disabled
+
+    # ---- tracefs ----------------------------------------------------------------
+    def register(self, fs: TraceFS) -> None:
+        fs.add_file("available_tracers", read=lambda: " ".join(sorted(TRACERS, reverse=True)) + "\n")
+        fs.add_file("current_tracer", read=lambda: self.tracer.name + "\n",
+                    write=self._write_tracer, mode=0o644)
+        fs.add_file("tracing_on", read=lambda: f"{int(self.tracing_on)}\n",
+                    write=self._write_tracing_on, mode=0o644)
+        fs.add_file("buffer_size_kb", read=lambda: f"{self.buffer.size_kb}\n",
+                    write=self._write_size, mode=0o644)
+        fs.add_file("buffer_total_size_kb",
+                    read=lambda: f"{self.buffer.size_kb * self.m.ncpus}\n")
+        fs.add_file("trace_clock", read=self._read_clock, write=self._write_clock, mode=0o644)
+        fs.add_file("options/overwrite", read=lambda: f"{int(self.buffer.overwrite)}\n",
+                    write=self._write_overwrite, mode=0o644)
+        fs.add_file("events/header_page", read=self._header_page)
+        fs.add_file("events/header_event", read=lambda: HEADER_EVENT)
+        fs.add_file("events/ftrace/function/format", read=lambda: FUNCTION_FORMAT)
+        for cpu in range(self.m.ncpus):
+            fs.add_file(f"per_cpu/cpu{cpu}/trace_pipe_raw", read=self._pipe_raw_reader(cpu))
+            fs.add_file(f"per_cpu/cpu{cpu}/stats", read=self._stats_reader(cpu))
+
+    def _pipe_raw_reader(self, cpu: int) -> Callable[[], bytes]:
+        return lambda: b"".join(self.buffer.consume_full_pages(cpu))
+
+    def _stats_reader(self, cpu: int) -> Callable[[], str]:
+        return lambda: self._stats(cpu)
+
+    @staticmethod
+    def _bool(text: str, path: str) -> bool:
+        word = text.strip()
+        if word not in ("0", "1"):
+            raise _err(errno.EINVAL, path)
+        return word == "1"
+
+    def _write_tracer(self, text: str, append: bool) -> None:
+        self.set_tracer(text.strip())
+
+    def _write_tracing_on(self, text: str, append: bool) -> None:
+        self.buffer.set_recording(self._bool(text, "tracing_on"))
+
+    def _write_overwrite(self, text: str, append: bool) -> None:
+        self.buffer.set_overwrite(self._bool(text, "options/overwrite"))
+
+    def _write_size(self, text: str, append: bool) -> None:
+        try:
+            kb = int(text.strip(), 10)
+        except ValueError:
+            raise _err(errno.EINVAL, "buffer_size_kb") from None
+        if kb <= 0:
+            raise _err(errno.EINVAL, "buffer_size_kb")
+        self.buffer.resize(kb)
+
+    def _read_clock(self) -> str:
+        return " ".join(f"[{c}]" if c == self.clock else c for c in TRACE_CLOCKS) + "\n"
+
+    def _write_clock(self, text: str, append: bool) -> None:
+        name = text.strip()
+        if name not in TRACE_CLOCKS:
+            raise _err(errno.EINVAL, "trace_clock")
+        if name != "local":
+            # every clock of the lab is the virtual clock; say so instead of pretending
+            raise _err(errno.EINVAL, "trace_clock")
+        self.clock = name
+
+    def _header_page(self) -> str:
+        return ("\tfield: u64 timestamp;\toffset:0;\tsize:8;\tsigned:0;\n"
+                "\tfield: local_t commit;\toffset:8;\tsize:8;\tsigned:1;\n"
+                "\tfield: int overwrite;\toffset:8;\tsize:1;\tsigned:1;\n"
+                f"\tfield: char data;\toffset:16;\tsize:{BUF_PAGE_SIZE};\tsigned:0;\n")
+
+    def _stats(self, cpu: int) -> str:
+        s = self.buffer.stats(cpu)
+        oldest = self._oldest_ts(cpu)
+        now = self.m.clock_ns(cpu)
+        return (f"entries: {s.entries}\noverrun: {s.overrun}\ncommit overrun: {s.commit_overrun}\n"
+                f"bytes: {s.bytes}\noldest event ts: {_sec(oldest)}\nnow ts: {_sec(now)}\n"
+                f"dropped events: {s.dropped_events}\nread events: {s.read_events}\n")
+
+    def _oldest_ts(self, cpu: int) -> int:
+        pages = self.buffer.snapshot(cpu)
+        return int.from_bytes(pages[0][:8], "little") if pages else 0
+
+
+def _sec(ns: int) -> str:
+    """``%5llu.%06lu``: seconds and microseconds, as the stats file prints them."""
+    return f"{ns // 1_000_000_000:5d}.{(ns % 1_000_000_000) // 1000:06d}"
+
+
+__all__ = ["TRACERS", "TRACE_BUF_SIZE_DEFAULT_KB", "TraceArray", "Tracer"]

@@ -1,0 +1,16 @@
+"""Jupyter widgets over the lab's models: dynamic ftrace call sites being
+patched live (:class:`SitePatcher`) and a recorded instruction path through
+an ftrace trampoline (:class:`TrampolineStepper`).
+
+The widgets are thin views: every button calls a method of ``lab.ftrace`` or
+browses a recorded :class:`~ftracelab.machine.stepper.StepTrace`. This
+subpackage imports ipywidgets, so ``import ftracelab`` does not import it;
+use ``from ftracelab.widgets import SitePatcher``.
+"""
+
+from __future__ import annotations
+
+from .site_patcher import SitePatcher
+from .trampoline_stepper import TrampolineStepper
+
+__all__ = ["SitePatcher", "TrampolineStepper"]
