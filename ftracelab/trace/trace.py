@@ -27,6 +27,14 @@ from .ftrace_ops import FtraceOpsFlag, KernelArena
 from .ftrace_update import Ftrace
 from .ring_buffer import BUF_PAGE_SIZE, TRACE_BUF_SIZE_DEFAULT_KB, RingBuffer
 
+# struct saved_cmdlines_buffer (kernel/trace/trace_functions.c)
+PID_MAP = 1024
+SAVED_CMDLINES = 128
+NO_CMDLINE_MAP = 0xFFFF_FFFF
+SAVEDCMD_COMMS = PID_MAP * 4 + SAVED_CMDLINES * 4
+SAVEDCMD_INIT = SAVEDCMD_COMMS + SAVED_CMDLINES * 16 + 4
+SAVEDCMD_SIZE = SAVEDCMD_INIT + 4
+
 TRACE_CLOCKS = ("local", "global", "counter", "uptime", "perf", "mono", "mono_raw", "boot",
                 "tai", "x86-tsc")
 
@@ -128,6 +136,8 @@ class TraceArray:
         fs.add_file("trace_clock", read=self._read_clock, write=self._write_clock, mode=0o644)
         fs.add_file("options/overwrite", read=lambda: f"{int(self.buffer.overwrite)}\n",
                     write=self._write_overwrite, mode=0o644)
+        fs.add_file("saved_cmdlines", read=lambda: "".join(
+            f"{pid} {comm}\n" for pid, comm in self.saved_cmdlines()))
         fs.add_file("events/header_page", read=self._header_page)
         fs.add_file("events/header_event", read=lambda: HEADER_EVENT)
         fs.add_file("events/ftrace/function/format", read=lambda: FUNCTION_FORMAT)
@@ -191,6 +201,20 @@ class TraceArray:
         return (f"entries: {s.entries}\noverrun: {s.overrun}\ncommit overrun: {s.commit_overrun}\n"
                 f"bytes: {s.bytes}\noldest event ts: {_sec(oldest)}\nnow ts: {_sec(now)}\n"
                 f"dropped events: {s.dropped_events}\nread events: {s.read_events}\n")
+
+    def saved_cmdlines(self) -> list[tuple[int, str]]:
+        """(pid, comm) pairs of trace.c's savedcmd, in slot order (saved_cmdlines)."""
+        base = self.m.symbols["savedcmd"]
+        raw = self.m.read(base, SAVEDCMD_SIZE)
+        if not int.from_bytes(raw[SAVEDCMD_INIT:SAVEDCMD_INIT + 4], "little"):
+            return []
+        out = []
+        for idx in range(SAVED_CMDLINES):
+            pid = int.from_bytes(raw[PID_MAP * 4 + 4 * idx:PID_MAP * 4 + 4 * idx + 4], "little")
+            if pid != NO_CMDLINE_MAP:
+                off = SAVEDCMD_COMMS + 16 * idx
+                out.append((pid, raw[off:off + 16].split(b"\0")[0].decode(errors="replace")))
+        return out
 
     def _oldest_ts(self, cpu: int) -> int:
         pages = self.buffer.snapshot(cpu)

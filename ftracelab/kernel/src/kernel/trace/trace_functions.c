@@ -33,6 +33,55 @@ void trace_clear_recursion(int bit);
 
 __used u64 function_trace_calls;    /* entries the function tracer wrote */
 
+/*
+ * saved_cmdlines (trace.c: trace_save_cmdline()): the last comm seen for each
+ * pid, so the trace text can name tasks that have exited since. 128 slots,
+ * as saved_cmdlines_size defaults to; the pid map is indexed by pid & 1023.
+ */
+#define SAVED_CMDLINES 128
+#define PID_MAP_SIZE 1024
+#define NO_CMDLINE_MAP 0xffffffffu
+
+struct saved_cmdlines_buffer {
+	unsigned int map_pid_to_cmdline[PID_MAP_SIZE];
+	unsigned int map_cmdline_to_pid[SAVED_CMDLINES];
+	char saved_cmdlines[SAVED_CMDLINES][TASK_COMM_LEN];
+	unsigned int cmdline_idx;
+	unsigned int initialized;
+};
+__used struct saved_cmdlines_buffer savedcmd;
+
+static __always_inline bool cmdline_saved(unsigned int pid)
+{
+	unsigned int idx = savedcmd.map_pid_to_cmdline[pid & (PID_MAP_SIZE - 1)];
+
+	return savedcmd.initialized && idx < SAVED_CMDLINES && savedcmd.map_cmdline_to_pid[idx] == pid;
+}
+
+notrace void trace_save_cmdline(struct task_struct *tsk)
+{
+	unsigned int pid = tsk->pid, idx, i;
+
+	if (!savedcmd.initialized) {
+		for (i = 0; i < PID_MAP_SIZE; i++)
+			savedcmd.map_pid_to_cmdline[i] = NO_CMDLINE_MAP;
+		for (i = 0; i < SAVED_CMDLINES; i++)
+			savedcmd.map_cmdline_to_pid[i] = NO_CMDLINE_MAP;
+		savedcmd.initialized = 1;
+	}
+	idx = savedcmd.map_pid_to_cmdline[pid & (PID_MAP_SIZE - 1)];
+	if (idx == NO_CMDLINE_MAP || savedcmd.map_cmdline_to_pid[idx] != pid) {
+		idx = savedcmd.cmdline_idx;
+		savedcmd.cmdline_idx = (idx + 1) % SAVED_CMDLINES;
+		if (savedcmd.map_cmdline_to_pid[idx] != NO_CMDLINE_MAP)
+			savedcmd.map_pid_to_cmdline[savedcmd.map_cmdline_to_pid[idx] &
+						    (PID_MAP_SIZE - 1)] = NO_CMDLINE_MAP;
+		savedcmd.map_cmdline_to_pid[idx] = pid;
+		savedcmd.map_pid_to_cmdline[pid & (PID_MAP_SIZE - 1)] = idx;
+	}
+	memcpy(savedcmd.saved_cmdlines[idx], tsk->comm, TASK_COMM_LEN);
+}
+
 /* tracing_gen_ctx(): (flags << 16) | preempt-count byte. */
 notrace unsigned int tracing_gen_ctx(void)
 {
@@ -73,6 +122,8 @@ notrace void function_trace_call(unsigned long ip, unsigned long parent_ip,
 		entry->ent.flags = ctx >> 16;
 		entry->ent.preempt_count = ctx & 0xff;
 		entry->ent.pid = current->pid;
+		if (current->pid && !cmdline_saved(current->pid))   /* not the idle task */
+			trace_save_cmdline(current);
 		entry->ip = ip;
 		entry->parent_ip = parent_ip;
 		ring_buffer_unlock_commit(buffer);
