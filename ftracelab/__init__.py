@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["Lab", "__version__"]
+__all__ = ["Lab", "Trace", "__version__", "open_trace"]
 
 if TYPE_CHECKING:
+    from .analysis.events import Trace, open_trace
     from .lab import Lab
 
 
@@ -23,4 +24,7 @@ def __getattr__(name: str) -> Any:
     if name == "Lab":
         from .lab import Lab
         return Lab
+    if name in ("open_trace", "Trace"):
+        from .analysis import events
+        return getattr(events, name)
     raise AttributeError(f"module 'ftracelab' has no attribute {name!r}")

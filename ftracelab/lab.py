@@ -11,10 +11,13 @@ its idle loop.
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .arch.x86_64.insn import MCOUNT_INSN_SIZE
 from .errors import SymbolNotFoundError, WorkloadError
+
+if TYPE_CHECKING:
+    from .analysis.events import Trace
 from .kernel import load_images
 from .kernel.rootfs import populate
 from .kernel.workloads import WORKLOADS
@@ -130,6 +133,12 @@ class Lab:
         self.kallsyms.lookup_name(symbol)
         target = m.cpu if m.running else (0 if cpu is None else cpu)
         return m.call(target, symbol, *args)
+
+    def trace(self) -> Trace:
+        """The ring buffers as a :class:`~ftracelab.analysis.events.Trace`, read without
+        consuming them: ``lab.trace().df_events()``."""
+        from .analysis.events import Trace
+        return Trace(self.trace_array.tracedir())
 
     def step_through(self, function: str, workload: str = "cat", max_steps: int = 5000,
                      **params: int | str) -> StepTrace:

@@ -19,6 +19,7 @@ import errno
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 Reader = Callable[[], "str | bytes"]
 Writer = Callable[[str, bool], None]
@@ -42,6 +43,7 @@ class TraceFS:
 
     def __init__(self) -> None:
         self._files: dict[str, TraceFile] = {}
+        self.dumper: Callable[[str | os.PathLike[str]], Path] | None = None
 
     def add_file(self, path: str, read: Reader | None = None, write: Writer | None = None,
                  mode: int | None = None) -> None:
@@ -81,6 +83,14 @@ class TraceFS:
         prefix = norm + "/" if norm else ""
         return sorted({name[len(prefix):].split("/")[0]
                        for name in self._files if name.startswith(prefix)})
+
+    def dump(self, directory: str | os.PathLike[str]) -> Path:
+        """Write a directory laid out like tracefs, without consuming the buffers
+        (events/header_page, events/*/*/format, per_cpu/cpuN/trace_pipe_raw,
+        saved_cmdlines, kallsyms): what a user copies off a real machine."""
+        if self.dumper is None:
+            raise _oserror(errno.ENOENT, "per_cpu")
+        return self.dumper(directory)
 
     def read(self, path: str) -> str | bytes:
         """The file's content now: text, or bytes for binary files."""

@@ -1,4 +1,4 @@
-"""Parsers for tracefs format text: kernel/trace/trace_events.c f_show() / trace_format_show()
+"""Parsers for tracefs format text: kernel/trace/trace_events.c f_show()
 (``events/<system>/<event>/format``) and kernel/trace/ring_buffer.c
 ring_buffer_print_page_header() (``events/header_page``), read the way
 tools/lib/traceevent event-parse.c event_read_fields() does.
@@ -234,7 +234,7 @@ def parse_format(text: str, *, system: str = "", source: str = "") -> EventForma
         elif line.startswith("ID:"):
             value = line[3:].strip()
             if not value.isdigit() or int(value) > 0xFFFF:
-                raise TraceFormatError(f"bad event ID {value!r}", at + 3, source)
+                raise TraceFormatError(f"bad event ID {value!r}", at + line.index(value, 3), source)
             event_id = int(value)
         elif stripped == "format:":
             in_format = True

@@ -18,7 +18,10 @@ import errno
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
+from ..formats.format_file import parse_format, parse_header_page
+from ..formats.tracedir import TraceDir, parse_kallsyms
 from ..machine.cpu import Machine
 from ..machine.memory import TRACE_PAGES_BASE, TRACE_PAGES_SIZE
 from ..tracefs import TraceFS
@@ -124,6 +127,7 @@ class TraceArray:
 
     # ---- tracefs ----------------------------------------------------------------
     def register(self, fs: TraceFS) -> None:
+        fs.dumper = self.dump
         fs.add_file("available_tracers", read=lambda: " ".join(sorted(TRACERS, reverse=True)) + "\n")
         fs.add_file("current_tracer", read=lambda: self.tracer.name + "\n",
                     write=self._write_tracer, mode=0o644)
@@ -215,6 +219,43 @@ class TraceArray:
                 off = SAVEDCMD_COMMS + 16 * idx
                 out.append((pid, raw[off:off + 16].split(b"\0")[0].decode(errors="replace")))
         return out
+
+    def formats(self) -> dict[str, str]:
+        """events/<system>/<event>/format texts of the entries this lab writes."""
+        return {"ftrace/function": FUNCTION_FORMAT}
+
+    def tracedir(self) -> TraceDir:
+        """The buffers as a parsed trace directory, without consuming them."""
+        formats = {}
+        for path, text in self.formats().items():
+            fmt = parse_format(text, system=path.split("/")[0], source=f"events/{path}/format")
+            formats[fmt.id] = fmt
+        raw = {cpu: b"".join(self.buffer.snapshot(cpu)) for cpu in range(self.m.ncpus)}
+        return TraceDir(path=Path("<lab>"), header_page=parse_header_page(self._header_page()),
+                        formats=formats, raw=raw,
+                        symbols=parse_kallsyms(self.m.kallsyms.proc_kallsyms()),
+                        cmdlines=dict(self.saved_cmdlines()))
+
+    def dump(self, directory: str | os.PathLike[str]) -> Path:
+        """Write a tracefs-like directory of the buffers, without consuming them:
+        events/header_page, events/header_event, events/<sys>/<event>/format,
+        per_cpu/cpuN/trace_pipe_raw, saved_cmdlines and kallsyms."""
+        root = Path(directory)
+        (root / "events").mkdir(parents=True, exist_ok=True)
+        (root / "events" / "header_page").write_text(self._header_page())
+        (root / "events" / "header_event").write_text(HEADER_EVENT)
+        for path, text in self.formats().items():
+            (root / "events" / path).mkdir(parents=True, exist_ok=True)
+            (root / "events" / path / "format").write_text(text)
+        for cpu in range(self.m.ncpus):
+            (root / "per_cpu" / f"cpu{cpu}").mkdir(parents=True, exist_ok=True)
+            (root / "per_cpu" / f"cpu{cpu}" / "trace_pipe_raw").write_bytes(
+                b"".join(self.buffer.snapshot(cpu)))
+            (root / "per_cpu" / f"cpu{cpu}" / "stats").write_text(self._stats(cpu))
+        (root / "saved_cmdlines").write_text(
+            "".join(f"{pid} {comm}\n" for pid, comm in self.saved_cmdlines()))
+        (root / "kallsyms").write_text(self.m.kallsyms.proc_kallsyms())
+        return root
 
     def _oldest_ts(self, cpu: int) -> int:
         pages = self.buffer.snapshot(cpu)

@@ -1,0 +1,324 @@
+"""Sub-buffer ("page") decoding: kernel/trace/ring_buffer.c rb_event_length(),
+rb_update_read_stamp(), rb_fix_abs_ts(), check_buffer() and ring_buffer_read_page()'s
+lost-event marks, read the way tools/lib/traceevent kbuffer-parse.c
+kbuffer_load_subbuffer() / update_pointers() do, vectorised over many pages.
+
+Only little-endian 64-bit pages (x86-64) are handled: a 16-byte header
+(``u64 time_stamp; local_t commit``), then the events, each starting with a
+32-bit word ``type_len:5 | time_delta:27`` (type_len in the low bits)::
+
+    type_len 0       data; array[0] = payload length + 4 (it counts itself); payload at +8
+    type_len 1..28   data; payload = type_len * 4 bytes at +4
+    type_len 29      PADDING: time_delta 0 = null padding, the page ends here;
+                     otherwise a discarded event or end-of-page filler of array[0] + 4 bytes
+    type_len 30      TIME_EXTEND: ts += (array[0] << 27) + time_delta (8 bytes)
+    type_len 31      TIME_STAMP: absolute low 59 bits (array[0] << 27 | time_delta),
+                     upper bits taken from the running time (rb_fix_abs_ts())
+
+``commit`` holds the committed byte count (low 27 bits, as kbuffer masks it)
+and the flags RB_MISSED_EVENTS (1<<31) and RB_MISSED_STORED (1<<30); with
+both set, the lost count is a long stored right after the data.
+
+Timestamps follow check_buffer(): a PADDING with time_delta == 1 is a plain
+discard and does not move the clock; any other non-null PADDING adds its
+delta. :func:`decode_pages` walks every page in lock-step (one Python
+iteration per event *position*, numpy across all pages), so there is no
+Python loop per event. :func:`encode_page` is the writer side
+(rb_calculate_event_length(), rb_update_event(), rb_add_time_stamp(),
+rb_event_discard(), rb_reset_tail()), used to test the decoder and to build
+pages by hand.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import TraceFormatError
+
+__all__ = ["DecodedPages", "RbEvent", "decode_pages", "encode_page", "rb_event_length"]
+
+RB_MISSED_EVENTS = 1 << 31
+RB_MISSED_STORED = 1 << 30
+COMMIT_MASK = (1 << 27) - 1         # kbuffer-parse.c COMMIT_MASK
+TYPE_DATA_MAX = 28
+TYPE_PADDING = 29
+TYPE_TIME_EXTEND = 30
+TYPE_TIME_STAMP = 31
+TS_SHIFT = 27
+TS_MASK = (1 << TS_SHIFT) - 1
+TS_MSB = 0xF8 << 56
+ABS_TS_MASK = (1 << 64) - 1 - TS_MSB
+RB_MAX_SMALL_DATA = 4 * TYPE_DATA_MAX
+
+U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class DecodedPages:
+    """Events found in a run of sub-buffers.
+
+    Per event (ordered by page, then position in the page): ``ts`` (uint64
+    ns, the clock value), ``payload_offset`` (int64 index into ``buffer``),
+    ``payload_len`` (int64 bytes: the ring-buffer length, rounded up to 4),
+    ``page`` (int64 page index) and ``cpu`` (int16). Per page: ``page_ts``,
+    ``page_commit`` (data bytes), ``page_cpu`` and ``lost`` (int64: 0 none,
+    -1 lost but count unknown, else the count the kernel stored).
+    """
+
+    buffer: npt.NDArray[np.uint8]
+    page_size: int
+    data_offset: int
+    ts: U64
+    payload_offset: I64
+    payload_len: I64
+    page: I64
+    cpu: npt.NDArray[np.int16]
+    page_ts: U64
+    page_commit: I64
+    page_cpu: npt.NDArray[np.int16]
+    lost: I64
+
+    def __len__(self) -> int:
+        return int(self.ts.size)
+
+    def payload(self, i: int) -> bytes:
+        """The payload bytes of event ``i`` (debugging helper; not vectorised)."""
+        start = int(self.payload_offset[i])
+        return self.buffer[start:start + int(self.payload_len[i])].tobytes()
+
+    def lost_by_cpu(self) -> dict[int, int]:
+        """Lost events per CPU: the sum of known counts; -1 if any page says "unknown"."""
+        out: dict[int, int] = {}
+        for cpu in np.unique(self.page_cpu).tolist():
+            lost = self.lost[self.page_cpu == cpu]
+            out[int(cpu)] = -1 if bool((lost < 0).any()) else int(lost.sum())
+        return out
+
+
+def _as_u8(data: bytes | bytearray | memoryview | npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    if isinstance(data, np.ndarray):
+        if data.dtype != np.uint8:
+            raise TypeError(f"page data must be uint8, not {data.dtype}")
+        return np.ascontiguousarray(data.reshape(-1))
+    return np.frombuffer(data, dtype=np.uint8)
+
+
+def _fail(what: str, offset: int, source: str) -> TraceFormatError:
+    return TraceFormatError(what, offset, source)
+
+
+def decode_pages(data: bytes | bytearray | memoryview | npt.NDArray[np.uint8], page_size: int = 4096,
+                 *, data_offset: int = 16, cpu: int | Sequence[int] | npt.NDArray[np.integer] = 0,
+                 source: str = "") -> DecodedPages:
+    """Decode concatenated sub-buffers of ``page_size`` bytes each.
+
+    ``cpu`` is one CPU number for all pages or one per page. ``source`` names
+    the input in errors. Raises :class:`TraceFormatError` (naming the byte
+    offset into ``data``) for a truncated page, a commit beyond the page, or
+    an event running past the commit.
+    """
+    if page_size % 4 or data_offset % 4 or not 16 <= data_offset < page_size:
+        raise ValueError(f"bad page layout: page_size {page_size}, data_offset {data_offset}")
+    buf = _as_u8(data)
+    if buf.size % page_size:
+        raise _fail(f"{buf.size} bytes is not a whole number of {page_size}-byte pages",
+                    buf.size - buf.size % page_size, source)
+    npages = buf.size // page_size
+    data_size = page_size - data_offset
+    page_cpu = np.broadcast_to(np.asarray(cpu, dtype=np.int16), (npages,)).copy()
+    pages = buf.reshape(npages, page_size)
+    words = pages.view("<u4")                       # events are 4-byte aligned
+    nwords = page_size // 4
+    page_ts = np.ascontiguousarray(pages[:, 0:8]).view("<u8").reshape(npages).astype(np.uint64)
+    commit = np.ascontiguousarray(pages[:, 8:16]).view("<u8").reshape(npages).astype(np.uint64)
+    size = (commit & np.uint64(COMMIT_MASK)).astype(np.int64)
+    base = np.arange(npages, dtype=np.int64) * page_size
+    bad = np.flatnonzero((size > data_size) | (size % 4 != 0))
+    if bad.size:
+        p = int(bad[0])
+        raise _fail(f"page {p}: commit {int(size[p])} is not a 4-aligned count within the "
+                    f"{data_size}-byte data area", int(base[p]) + 8, source)
+
+    missed = (commit & np.uint64(RB_MISSED_EVENTS)) != 0
+    stored = missed & ((commit & np.uint64(RB_MISSED_STORED)) != 0)
+    lost = np.where(missed, -1, 0).astype(np.int64)
+    if stored.any():
+        sp = np.flatnonzero(stored)
+        if (size[sp] + 8 > data_size).any():
+            p = int(sp[size[sp] + 8 > data_size][0])
+            raise _fail(f"page {p}: lost count stored past the end of the page",
+                        int(base[p]) + 8, source)
+        wi = (data_offset + size[sp]) // 4
+        lo, hi = words[sp, wi].astype(np.uint64), words[sp, wi + 1].astype(np.uint64)
+        lost[sp] = (lo | (hi << np.uint64(32))).view(np.int64)
+
+    # Lock-step walk: one iteration per event position, all live pages at once.
+    act = np.flatnonzero(size > 0)
+    pos = np.zeros(act.size, dtype=np.int64)       # byte offset within the data area
+    ts = page_ts[act].copy()
+    lim = size[act]
+    got_page: list[I64] = []
+    got_ts: list[U64] = []
+    got_off: list[I64] = []
+    got_len: list[I64] = []
+    first_word = data_offset // 4
+    shift = np.uint64(TS_SHIFT)
+    while act.size:
+        wi = first_word + pos // 4
+        w = words[act, wi].astype(np.uint64)
+        a0 = words[act, np.minimum(wi + 1, nwords - 1)].astype(np.uint64)
+        tl = (w & np.uint64(31)).astype(np.int64)
+        delta = w >> np.uint64(5)
+        null = (tl == TYPE_PADDING) & (delta == 0)
+        a0i = a0.astype(np.int64)
+        total = np.where(tl == 0, a0i + 4,
+                         np.where(tl <= TYPE_DATA_MAX, tl * 4 + 4,
+                                  np.where(tl == TYPE_PADDING, a0i + 4, 8)))
+        needs_a0 = ((tl == 0) | (tl >= TYPE_PADDING)) & ~null
+        broken = ~null & ((pos + total > lim) | (needs_a0 & (pos + 8 > lim)) | (total % 4 != 0)
+                          | ((tl == 0) & (a0i < 4)))
+        if broken.any():
+            k = int(np.flatnonzero(broken)[0])
+            p = int(act[k])
+            raise _fail(f"page {p}: event type_len {int(tl[k])} of {int(total[k])} bytes at data "
+                        f"offset {int(pos[k])} runs past the commit ({int(lim[k])} bytes)",
+                        int(base[p]) + data_offset + int(pos[k]), source)
+        ext = tl == TYPE_TIME_EXTEND
+        ts[ext] += (a0[ext] << shift) + delta[ext]
+        stamp = np.flatnonzero(tl == TYPE_TIME_STAMP)
+        if stamp.size:
+            ts[stamp] = _fix_abs_ts((a0[stamp] << shift) | delta[stamp], ts[stamp])
+        pad = (tl == TYPE_PADDING) & ~null & (delta != 1)
+        ts[pad] += delta[pad]
+        is_data = tl <= TYPE_DATA_MAX
+        ts[is_data] += delta[is_data]
+        if is_data.any():
+            dp = act[is_data]
+            got_page.append(dp)
+            got_ts.append(ts[is_data].copy())
+            hdr = np.where(tl[is_data] == 0, 8, 4)
+            got_off.append(base[dp] + data_offset + pos[is_data] + hdr)
+            got_len.append(total[is_data] - hdr)
+        pos = pos + total
+        keep = ~null & (pos < lim)
+        act, pos, ts, lim = act[keep], pos[keep], ts[keep], lim[keep]
+
+    if got_page:
+        page = np.concatenate(got_page)
+        order = np.argsort(page, kind="stable")
+        page = page[order]
+        ev_ts = np.concatenate(got_ts)[order]
+        off = np.concatenate(got_off)[order]
+        length = np.concatenate(got_len)[order]
+    else:
+        page = off = length = np.zeros(0, dtype=np.int64)
+        ev_ts = np.zeros(0, dtype=np.uint64)
+    return DecodedPages(buf, page_size, data_offset, ev_ts, off, length, page, page_cpu[page],
+                        page_ts, size, page_cpu, lost)
+
+
+def _fix_abs_ts(absolute: U64, save_ts: U64) -> U64:
+    """rb_fix_abs_ts(): restore the 5 MSBs a TIME_STAMP event cannot hold."""
+    msb = save_ts & np.uint64(TS_MSB)
+    has = msb != 0
+    out = absolute | msb
+    wrap = has & (out < save_ts)
+    out[wrap] += np.uint64(1 << 59)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The writer side, for tests and hand-made pages.
+
+
+@dataclass(frozen=True)
+class RbEvent:
+    """One event to write: its absolute clock value, payload, and how it is written.
+
+    ``discard`` turns it into a discarded PADDING (rb_event_discard());
+    ``absolute`` precedes it with a TIME_STAMP instead of a delta (the
+    buffer's absolute-timestamp mode).
+    """
+
+    ts: int
+    payload: bytes = b""
+    discard: bool = False
+    absolute: bool = False
+
+
+def rb_event_length(payload_len: int) -> int:
+    """rb_calculate_event_length() on x86-64 (RB_ARCH_ALIGNMENT 4): bytes on the page."""
+    length = max(payload_len, 1)
+    if length > RB_MAX_SMALL_DATA:
+        length += 4
+    length = (length + 4 + 3) & ~3
+    return 16 if length == 12 else length
+
+
+def encode_page(events: Sequence[RbEvent], *, page_ts: int | None = None, data_size: int = 4080,
+                lost: int | None = None, tail_padding: bool = False) -> bytes:
+    """Write one sub-buffer the way the kernel's writer does; returns ``16 + data_size`` bytes.
+
+    Rules: a delta of 2**27 ns or more gets a TIME_EXTEND first (the event then
+    has delta 0); ``absolute`` events get a TIME_STAMP; payloads up to 112
+    bytes use type_len, longer ones array[0]. A discarded event keeps its
+    delta, forced to at least 1 (rb_event_discard()); since a reader skips a
+    delta of exactly 1, the next delta is then measured from the event before.
+    ``page_ts`` defaults to the first event's clock. ``tail_padding`` writes
+    rb_reset_tail()'s end-of-page filler inside the commit. ``lost`` marks
+    RB_MISSED_EVENTS; a count >= 0 is stored after the data when 8 bytes
+    remain (RB_MISSED_STORED), -1 means "unknown".
+    """
+    running = (events[0].ts if events else 0) if page_ts is None else page_ts
+    start = running
+    out = bytearray()
+
+    def word(type_len: int, delta: int) -> bytes:
+        return struct.pack("<I", type_len | (delta << 5))
+
+    for ev in events:
+        if ev.absolute:
+            value = ev.ts & ABS_TS_MASK
+            out += word(TYPE_TIME_STAMP, value & TS_MASK) + struct.pack("<I", value >> TS_SHIFT)
+            running, delta = ev.ts, 0
+        else:
+            delta = ev.ts - running
+            if delta < 0 or delta >= 1 << 59:
+                raise ValueError(f"event at {ev.ts} is not within 2**59 ns after {running}")
+            if delta > TS_MASK:
+                out += word(TYPE_TIME_EXTEND, delta & TS_MASK) + struct.pack("<I", delta >> TS_SHIFT)
+                running, delta = ev.ts, 0
+        total = rb_event_length(len(ev.payload))
+        body = total - 4
+        if ev.discard:
+            forced = max(delta, 1)
+            out += word(TYPE_PADDING, forced) + struct.pack("<I", body) + bytes(body - 4)
+            if forced != 1:     # a reader skips exactly 1 (check_buffer())
+                running = ev.ts
+            continue
+        if body > RB_MAX_SMALL_DATA:
+            out += word(0, delta) + struct.pack("<I", body) + ev.payload.ljust(body - 4, b"\0")
+        else:
+            out += word(body // 4, delta) + ev.payload.ljust(body, b"\0")
+        running = ev.ts
+    if len(out) > data_size:
+        raise ValueError(f"{len(out)} bytes of events do not fit a {data_size}-byte page")
+    commit = len(out)
+    if tail_padding and data_size - commit >= 8:
+        rest = data_size - commit
+        out += word(TYPE_PADDING, 1) + struct.pack("<I", rest - 4) + bytes(rest - 8)
+        commit = data_size
+    flags = 0
+    if lost is not None:
+        flags |= RB_MISSED_EVENTS
+        if lost >= 0 and data_size - commit >= 8:
+            out = out[:commit] + struct.pack("<q", lost)
+            flags |= RB_MISSED_STORED
+    head = struct.pack("<QQ", start, commit | flags)
+    return head + bytes(out).ljust(data_size, b"\0")
