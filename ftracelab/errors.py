@@ -75,7 +75,13 @@ class KernelFault(MachineError):
 
 
 class HookError(MachineError):
-    """A Python callback raised while the emulator was running it."""
+    """A Python callback raised while the emulator was running it.
+
+    The CPU stopped inside the kernel, in the middle of what it was doing;
+    ``lab.reset()`` reboots the lab."""
+
+    def __str__(self) -> str:
+        return f"{self.args[0]}. The CPU stopped mid-kernel: call lab.reset() to reboot."
 
 
 class EmulationTimeout(MachineError):

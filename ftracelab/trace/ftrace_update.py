@@ -54,20 +54,36 @@ _FLAG_BITS = (FtraceFlag.ENABLED | FtraceFlag.REGS | FtraceFlag.REGS_EN | Ftrace
 
 
 class CodeUpdate:
-    """A pending text update: rounds of batched int3 pokes, stepped phase by phase."""
+    """A pending text update: rounds of batched int3 pokes, stepped phase by phase.
 
-    def __init__(self, poker: TextPoker, rounds: list[tuple[list[tuple[int, bytes]],
-                                                            Callable[[], None]]]) -> None:
+    Each round's writes are computed when the round starts (so nothing is
+    rewritten with the bytes it already holds), then applied int3 / tail /
+    first over all its sites; its follow-up runs when the round completes.
+    """
+
+    def __init__(self, poker: TextPoker,
+                 rounds: list[tuple[Callable[[], list[tuple[int, bytes]]], Callable[[], None]]]
+                 ) -> None:
         self._poker = poker
-        self._rounds = [r for r in rounds if r[0]]
-        self._after = [r[1] for r in rounds]
+        self._rounds = rounds
         self._round = 0
+        self._batch: list[tuple[int, bytes]] = []
         self._pokes: list[TextPoke] = []
         self.log: list[str] = []
+        self._advance()
+
+    def _advance(self) -> None:
+        """Start the next round that has something to write; finish the empty ones."""
+        while self._round < len(self._rounds):
+            self._batch = self._rounds[self._round][0]()
+            if self._batch:
+                return
+            self._rounds[self._round][1]()
+            self._round += 1
 
     @property
     def sites(self) -> list[int]:
-        return [ip for batch, _ in self._rounds for ip, _ in batch]
+        return [ip for ip, _ in self._batch]
 
     @property
     def finished(self) -> bool:
@@ -77,32 +93,29 @@ class CodeUpdate:
         """One phase (int3 / tail / first) over every site of the current round."""
         if self.finished:
             raise FtraceLabError("this code update is complete")
-        batch, after = self._rounds[self._round]
         if not self._pokes:
-            self._pokes = [self._poker.begin(ip, new) for ip, new in batch]
+            self._pokes = [self._poker.begin(ip, new) for ip, new in self._batch]
         phase = self._pokes[0].next_step or ""
         for poke in self._pokes:
             poke.step()
-        msg = f"round {self._round + 1}: {phase} on {len(batch)} site(s)"
+        msg = f"round {self._round + 1}: {phase} on {len(self._batch)} site(s)"
+        self.log.append(msg)
         if self._pokes[0].finished:
             self._pokes = []
-            after()
+            self._rounds[self._round][1]()
             self._round += 1
-        self.log.append(msg)
+            self._advance()
         return msg
 
     def _repr_html_(self) -> str:
         state = "finished" if self.finished else f"round {self._round + 1} of {len(self._rounds)}"
         log = "".join(f"<li>{m}</li>" for m in self.log)
-        return (f"<b>pending code update</b>: {len(self.sites)} site(s), {state}"
+        return (f"<b>pending code update</b>: {len(self.sites)} site(s) in this round, {state}"
                 f"<ol>{log}</ol>")
 
     def finish(self) -> None:
         while not self.finished:
             self.step()
-        for after in self._after[len(self._rounds):]:
-            after()
-        self._after = []
 
 
 class Ftrace(FtraceState):
@@ -368,11 +381,11 @@ class Ftrace(FtraceState):
             m.write_u64(sym["function_trace_op"], final_op)
             self._trace_func = final_func
 
-        rounds = [
-            (retarget(sym["ftrace_ops_list_func"]) if enabled else [],
+        rounds: list[tuple[Callable[[], list[tuple[int, bytes]]], Callable[[], None]]] = [
+            (lambda: retarget(sym["ftrace_ops_list_func"]) if enabled else [],
              lambda: m.write_u64(sym["function_trace_op"], sym["ftrace_list_end"])),
-            (sites, commit_flags),
-            (retarget(final_func), set_final),
+            (lambda: sites, commit_flags),
+            (lambda: retarget(final_func), set_final),
         ]
         update = CodeUpdate(self.poker, rounds)
         if apply:

@@ -77,9 +77,15 @@ noinline int try_to_wake_up(struct task_struct *p, unsigned int state, int wake_
 	KCOST(40);
 	if (!(READ_ONCE(p->__state) & state))
 		return 0;
-	if (p->on_rq) {                 /* still on its runqueue: just make it runnable */
-		WRITE_ONCE(p->__state, TASK_RUNNING);
-		return 1;
+	if (READ_ONCE(p->on_rq)) {      /* ttwu_runnable(): re-check under its rq lock */
+		rq = &runqueues[p->cpu];
+		flags = _raw_spin_lock_irqsave(&rq->__lock);
+		if (p->on_rq) {         /* still queued: __schedule() will see RUNNING */
+			WRITE_ONCE(p->__state, TASK_RUNNING);
+			_raw_spin_unlock_irqrestore(&rq->__lock, flags);
+			return 1;
+		}
+		_raw_spin_unlock_irqrestore(&rq->__lock, flags);
 	}
 	while (READ_ONCE(p->on_cpu))    /* still switching out on another CPU */
 		simulate_work(20);

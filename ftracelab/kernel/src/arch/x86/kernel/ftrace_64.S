@@ -208,4 +208,4 @@ lab_python_hook:
 	.p2align 3
 	.globl function_trace_op
 function_trace_op:
-	.quad 0
+	.quad ftrace_list_end
