@@ -94,6 +94,19 @@ class RingBuffer:
         self.size_kb = size_kb
         self.nr_pages = nr_pages
 
+    def reset(self) -> None:
+        """ring_buffer_reset(): empty every CPU's ring, keep its pages and mode."""
+        for cpu, desc in enumerate(self.cpu_addrs):
+            nr = self._cpu(cpu)[1]
+            bpages = self._cpu(cpu)[2]
+            for i in range(nr):
+                page = self._bpage(cpu, i)[0]
+                self.m.write(page, bytes(16))
+                self.m.write(bpages + 32 * i + 8, bytes(24))
+            self.m.write(desc + 0x10, bytes(12))               # head, tail, commit
+            self.m.write(desc + 0x20, bytes(0x60 - 0x20))      # stamps and counters
+        self.last_overrun = [0] * self.m.ncpus
+
     @property
     def record_disabled(self) -> bool:
         return bool(self.m.read(self.addr, 1)[0])

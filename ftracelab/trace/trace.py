@@ -29,6 +29,7 @@ from .ftrace_files import FilterFiles
 from .ftrace_ops import FtraceOpsFlag, KernelArena
 from .ftrace_update import Ftrace
 from .ring_buffer import BUF_PAGE_SIZE, TRACE_BUF_SIZE_DEFAULT_KB, RingBuffer
+from .trace_output import OutputOptions, function_lines, header
 
 # struct saved_cmdlines_buffer (kernel/trace/trace_functions.c)
 PID_MAP = 1024
@@ -65,6 +66,21 @@ format:
 
 print fmt: " %ps <-- %ps", (void *)REC->ip, (void *)REC->parent_ip
 """
+
+
+# trace_options of Linux 6.12, in its order, with their defaults (trace.c TRACE_FLAGS).
+CORE_OPTIONS: tuple[tuple[str, bool], ...] = (
+    ("print-parent", True), ("sym-offset", False), ("sym-addr", False), ("verbose", False),
+    ("raw", False), ("hex", False), ("bin", False), ("block", False), ("fields", False),
+    ("trace_printk", True), ("annotate", True), ("userstacktrace", False),
+    ("sym-userobj", False), ("printk-msg-only", False), ("context-info", True),
+    ("latency-format", False), ("record-cmd", True), ("record-tgid", False),
+    ("overwrite", True), ("disable_on_free", False), ("irq-info", True), ("markers", True),
+    ("event-fork", False), ("trace_printk_dest", True), ("pause-on-trace", False),
+    ("hash-ptr", True), ("function-trace", True), ("function-fork", False),
+    ("display-graph", False), ("stacktrace", False))
+TRACER_OPTIONS = {"nop": (("test_nop_accept", False), ("test_nop_refuse", False)),
+                  "function": (("func_stack_trace", False), ("func-no-repeats", False))}
 
 
 def _err(code: int, path: str) -> OSError:
@@ -108,6 +124,9 @@ class TraceArray:
         self.buffer = RingBuffer(machine, ftrace.data, pages)
         self.tracer = TRACERS["nop"]
         self.clock = "local"
+        self.options = {name: value for name, value in CORE_OPTIONS}
+        for opts in TRACER_OPTIONS.values():
+            self.options.update(opts)
 
     # ---- control ---------------------------------------------------------------
     def set_tracer(self, name: str) -> None:
@@ -138,8 +157,12 @@ class TraceArray:
         fs.add_file("buffer_total_size_kb",
                     read=lambda: f"{self.buffer.size_kb * self.m.ncpus}\n")
         fs.add_file("trace_clock", read=self._read_clock, write=self._write_clock, mode=0o644)
-        fs.add_file("options/overwrite", read=lambda: f"{int(self.buffer.overwrite)}\n",
-                    write=self._write_overwrite, mode=0o644)
+        fs.add_file("trace_options", read=self._read_trace_options,
+                    write=self._write_trace_options, mode=0o644)
+        for name in self.options:
+            fs.add_file(f"options/{name}", read=self._option_reader(name),
+                        write=self._option_writer(name), mode=0o644)
+        fs.add_file("trace", read=self.render_trace, write=self._write_trace, mode=0o644)
         fs.add_file("saved_cmdlines", read=lambda: "".join(
             f"{pid} {comm}\n" for pid, comm in self.saved_cmdlines()))
         fs.add_file("events/header_page", read=self._header_page)
@@ -168,8 +191,62 @@ class TraceArray:
     def _write_tracing_on(self, text: str, append: bool) -> None:
         self.buffer.set_recording(self._bool(text, "tracing_on"))
 
-    def _write_overwrite(self, text: str, append: bool) -> None:
-        self.buffer.set_overwrite(self._bool(text, "options/overwrite"))
+    # ---- options ------------------------------------------------------------------
+    def _visible_options(self) -> list[str]:
+        core = [name for name, _ in CORE_OPTIONS]
+        return core + [name for name, _ in TRACER_OPTIONS.get(self.tracer.name, ())]
+
+    def _read_trace_options(self) -> str:
+        return "".join(("" if self.options[n] else "no") + n + "\n" for n in self._visible_options())
+
+    def _write_trace_options(self, text: str, append: bool) -> None:
+        word = text.strip()
+        value = not word.startswith("no")
+        name = word[2:] if not value else word
+        if name not in self._visible_options():
+            raise _err(errno.EINVAL, "trace_options")
+        self.set_option(name, value)
+
+    def set_option(self, name: str, value: bool) -> None:
+        self.options[name] = value
+        if name == "overwrite":
+            self.buffer.set_overwrite(value)
+
+    def _option_reader(self, name: str) -> Callable[[], str]:
+        return lambda: f"{int(self.options[name])}\n"
+
+    def _option_writer(self, name: str) -> Callable[[str, bool], None]:
+        return lambda text, append: self.set_option(name, self._bool(text, f"options/{name}"))
+
+    # ---- the trace file ------------------------------------------------------------
+    def output_options(self) -> OutputOptions:
+        o = self.options
+        return OutputOptions(print_parent=o["print-parent"], sym_offset=o["sym-offset"],
+                             sym_addr=o["sym-addr"], context_info=o["context-info"],
+                             irq_info=o["irq-info"], record_tgid=o["record-tgid"])
+
+    def render_trace(self) -> str:
+        """The ``trace`` file: header and one line per event, not consuming."""
+        from ..analysis.events import Trace
+
+        stats = [self.buffer.stats(c) for c in range(self.m.ncpus)]
+        in_buffer = sum(s.entries for s in stats)
+        written = in_buffer + sum(s.overrun for s in stats)
+        opts = self.output_options()
+        df = Trace(self.tracedir()).df_events()
+        ks = self.m.kallsyms
+
+        def sym(addr: int, offset: bool) -> str:
+            return ks.format_ps(addr) if offset else ks.format_short(addr)
+
+        lines = function_lines(df, sym, opts, tgid=lambda pid: pid)
+        return header(self.tracer.name, in_buffer, written, self.m.ncpus, opts) + \
+            "".join(line + "\n" for line in lines)
+
+    def _write_trace(self, text: str, append: bool) -> None:
+        """``echo > trace`` empties the buffers (tracing_reset_online_cpus)."""
+        if not append:
+            self.buffer.reset()
 
     def _write_size(self, text: str, append: bool) -> None:
         try:

@@ -1,0 +1,132 @@
+"""The text of the ``trace`` file for the function tracer (kernel/trace/trace.c:
+print_trace_header(), print_event_info(), print_func_help_header_irq(),
+trace_print_context(); kernel/trace/trace_output.c: trace_print_lat_fmt(),
+trace_fn_trace(), seq_print_ip_sym()).
+
+A line, with the default options (print-parent, context-info, irq-info)::
+
+                cat-101     [000] .....     0.000003: vfs_read <-ksys_read
+    %16s-%-7d    [%03d] flags  %5lu.%06lu: sym <-parent
+
+Timestamps are ns rounded to the nearest microsecond, as ns2usecs() does.
+Rendering works on a :meth:`~ftracelab.analysis.events.Trace.df_events`
+frame, so real captures and the lab's buffers print the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+TRACE_FLAG_IRQS_OFF = 0x01
+TRACE_FLAG_NEED_RESCHED = 0x04
+TRACE_FLAG_HARDIRQ = 0x08
+TRACE_FLAG_SOFTIRQ = 0x10
+TRACE_FLAG_PREEMPT_RESCHED = 0x20
+TRACE_FLAG_NMI = 0x40
+TRACE_FLAG_BH_OFF = 0x80
+
+IRQ_HEADER = """#                                _-----=> irqs-off/BH-disabled
+#                               / _----=> need-resched
+#                              | / _---=> hardirq/softirq
+#                              || / _--=> preempt-depth
+#                              ||| / _-=> migrate-disable
+#                              |||| /     delay
+#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION
+#              | |         |   |||||     |         |
+"""
+IRQ_HEADER_TGID = """#                                          _-----=> irqs-off/BH-disabled
+#                                         / _----=> need-resched
+#                                        | / _---=> hardirq/softirq
+#                                        || / _--=> preempt-depth
+#                                        ||| / _-=> migrate-disable
+#                                        |||| /     delay
+#           TASK-PID       TGID    CPU#  |||||  TIMESTAMP  FUNCTION
+#              | |           |       |   |||||     |         |
+"""
+PLAIN_HEADER = """#           TASK-PID     CPU#     TIMESTAMP  FUNCTION
+#              | |         |         |         |
+"""
+PLAIN_HEADER_TGID = """#           TASK-PID       TGID    CPU#     TIMESTAMP  FUNCTION
+#              | |           |       |         |         |
+"""
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """The trace_options that change the function tracer's text."""
+
+    print_parent: bool = True
+    sym_offset: bool = False
+    sym_addr: bool = False
+    context_info: bool = True
+    irq_info: bool = True
+    record_tgid: bool = False
+
+
+def lat_fmt(flags: int, preempt_count: int) -> str:
+    """trace_print_lat_fmt(): irqs-off, need-resched, hard/softirq, preempt, migrate."""
+    irqs_off = flags & TRACE_FLAG_IRQS_OFF
+    bh_off = flags & TRACE_FLAG_BH_OFF
+    irq = "D" if irqs_off and bh_off else "d" if irqs_off else "b" if bh_off else "."
+    nr, pr = flags & TRACE_FLAG_NEED_RESCHED, flags & TRACE_FLAG_PREEMPT_RESCHED
+    resched = "N" if nr and pr else "n" if nr else "p" if pr else "."
+    nmi, hard, soft = flags & TRACE_FLAG_NMI, flags & TRACE_FLAG_HARDIRQ, flags & TRACE_FLAG_SOFTIRQ
+    ctx = ("Z" if nmi and hard else "z" if nmi else "H" if hard and soft else "h" if hard
+           else "s" if soft else ".")
+    depth = f"{preempt_count & 0xF:x}" if preempt_count & 0xF else "."
+    migrate = f"{preempt_count >> 4:x}" if preempt_count >> 4 else "."
+    return irq + resched + ctx + depth + migrate
+
+
+def timestamps(ts: np.ndarray) -> list[str]:  # type: ignore[type-arg]
+    """``%5lu.%06lu`` of ns2usecs(ts): rounded to the nearest microsecond."""
+    usecs = (ts.astype(np.int64) + 500) // 1000
+    secs, rem = np.divmod(usecs, 1_000_000)
+    return [f"{s:5d}.{r:06d}" for s, r in zip(secs.tolist(), rem.tolist(), strict=True)]
+
+
+def header(tracer: str, in_buffer: int, written: int, nr_cpus: int,
+           opts: OutputOptions = OutputOptions()) -> str:
+    """s_show()'s header: tracer name, entry counts, the column legend."""
+    head = (f"# tracer: {tracer}\n#\n"
+            f"# entries-in-buffer/entries-written: {in_buffer}/{written}   #P:{nr_cpus}\n#\n")
+    if not opts.context_info:
+        return head
+    if opts.irq_info:
+        return head + (IRQ_HEADER_TGID if opts.record_tgid else IRQ_HEADER)
+    return head + (PLAIN_HEADER_TGID if opts.record_tgid else PLAIN_HEADER)
+
+
+def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
+                   opts: OutputOptions = OutputOptions(),
+                   tgid: Callable[[int], int | None] | None = None) -> list[str]:
+    """One line per function event of ``df`` (trace_fn_trace with its context)."""
+    fn = df[df["event"] == "function"]
+    stamps = timestamps(fn["ts"].to_numpy())
+    lines = []
+    for row, ts in zip(fn.itertuples(index=False), stamps, strict=True):
+        body = _sym(sym, int(row.ip), opts)
+        if opts.print_parent:
+            body += " <-" + _sym(sym, int(row.parent_ip), opts)
+        if not opts.context_info:
+            lines.append(body)
+            continue
+        ctx = f"{row.comm:>16}-{row.pid:<7} "
+        if opts.record_tgid:
+            t = tgid(int(row.pid)) if tgid else None
+            ctx += f"({t:7d}) " if t is not None else "(-------) "
+        ctx += f"[{row.cpu:03d}] "
+        if opts.irq_info:
+            ctx += lat_fmt(int(row.common_flags), int(row.common_preempt_count)) + " "
+        lines.append(f"{ctx}{ts}: {body}")
+    return lines
+
+
+def _sym(sym: Callable[[int, bool], str], addr: int, opts: OutputOptions) -> str:
+    """seq_print_ip_sym(): %ps, or %pS with sym-offset, then <addr> with sym-addr."""
+    text = sym(addr, opts.sym_offset)
+    return f"{text} <{addr:016x}>" if opts.sym_addr else text

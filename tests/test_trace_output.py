@@ -1,0 +1,104 @@
+"""The ``trace`` text: byte for byte what Linux 6.12 prints for the same events,
+golden files for the option variants, and the latency-flag characters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import ftracelab
+from ftracelab import Lab
+from ftracelab.trace.trace_output import function_lines, header, lat_fmt
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "real-traces" / "linux-6.12"
+
+
+@pytest.mark.parametrize("flags, pc, expected", [
+    (0, 0, "....."),
+    (0x01, 0, "d...."),
+    (0x81, 0, "D...."),
+    (0x80, 0, "b...."),
+    (0x04 | 0x20, 0, ".N..."),
+    (0x04, 0, ".n..."),
+    (0x20, 0, ".p..."),
+    (0x08, 1, "..h1."),
+    (0x18, 2, "..H2."),
+    (0x10, 0, "..s.."),
+    (0x48, 0, "..Z.."),
+    (0x40, 0, "..z.."),
+    (0x01 | 0x08, 0x21, "d.h12"),
+])
+def test_lat_fmt(flags: int, pc: int, expected: str) -> None:
+    assert lat_fmt(flags, pc) == expected
+
+
+def test_function_trace_matches_linux_6_12() -> None:
+    """Render the real a4 capture's raw pages; compare with the kernel's own text."""
+    scenario = REAL / "a4_trace_clock" / "local"
+    if not scenario.exists():
+        pytest.skip("the real Linux 6.12 captures are not here")
+    kernel = (scenario / "trace.txt").read_text()
+    body = [line for line in kernel.splitlines() if not line.startswith("#")]
+    tasks = [line.split()[0].rsplit("-", 1) for line in body]
+    cmdlines = {int(pid): comm for comm, pid in tasks}
+    trace = ftracelab.open_trace(scenario, kallsyms=REAL / "meta" / "kallsyms.txt.gz",
+                                 cmdlines=cmdlines, events=[REAL / "meta" / "events"])
+    df = trace.df_events().sort_values("ts", kind="stable")
+    symbols = trace.symbols
+    assert symbols is not None
+
+    def sym(addr: int, offset: bool) -> str:
+        return str(symbols.lookup([addr])[0])
+
+    lines = function_lines(df, sym)
+    n = len(lines)
+    text = header("function", n, n, 2) + "".join(line + "\n" for line in lines)
+    assert text == kernel
+
+
+def _lab_trace() -> Lab:
+    lab = Lab(cpus=2, seed=0)
+    lab.tracefs.write("set_ftrace_filter", "vfs_* ksys_* __do_sys_getpid")
+    lab.tracefs.write("current_tracer", "function")
+    lab.run("cat", path="/etc/motd")
+    lab.run("fork-storm", loops=1, tasks=2)
+    return lab
+
+
+@pytest.mark.parametrize("option", ["", "noprint-parent", "sym-offset", "sym-addr",
+                                    "nocontext-info", "noirq-info", "record-tgid"])
+def test_trace_golden(option: str, golden: Callable[[str, str], None]) -> None:
+    lab = _lab_trace()
+    if option:
+        lab.tracefs.write("trace_options", option)
+    text = lab.tracefs.read("trace")
+    assert isinstance(text, str)
+    golden(f"trace_function{'_' + option if option else ''}.txt", text)
+    assert lab.tracefs.read("trace") == text            # reading does not consume
+
+
+def test_trace_options_file_and_errors(booted_lab: Lab) -> None:
+    fs = booted_lab.tracefs
+    opts = fs.read("trace_options")
+    assert isinstance(opts, str)
+    assert opts.splitlines()[:3] == ["print-parent", "nosym-offset", "nosym-addr"]
+    assert opts.splitlines()[-2:] == ["notest_nop_accept", "notest_nop_refuse"]
+    with pytest.raises(OSError):
+        fs.write("trace_options", "no-such-option")
+    fs.write("options/sym-addr", "1")
+    assert "\nsym-addr\n" in str(fs.read("trace_options"))
+    fs.write("options/sym-addr", "0")
+    with pytest.raises(OSError):
+        fs.write("options/sym-addr", "2")
+
+
+def test_echo_to_trace_clears(booted_lab: Lab) -> None:
+    fs = booted_lab.tracefs
+    fs.write("current_tracer", "function")
+    booted_lab.run("getpid", loops=3)
+    assert "entries-in-buffer/entries-written: 0/0" not in str(fs.read("trace"))
+    fs.write("trace", "")
+    assert "entries-in-buffer/entries-written: 0/0" in str(fs.read("trace"))
+    fs.write("current_tracer", "nop")
