@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 TRACE_FLAG_IRQS_OFF = 0x01
@@ -82,7 +84,7 @@ def lat_fmt(flags: int, preempt_count: int) -> str:
     return irq + resched + ctx + depth + migrate
 
 
-def timestamps(ts: np.ndarray) -> list[str]:  # type: ignore[type-arg]
+def timestamps(ts: npt.NDArray[np.integer[Any]]) -> list[str]:
     """``%5lu.%06lu`` of ns2usecs(ts): rounded to the nearest microsecond."""
     usecs = (ts.astype(np.int64) + 500) // 1000
     secs, rem = np.divmod(usecs, 1_000_000)
@@ -107,21 +109,23 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
     """One line per function event of ``df`` (trace_fn_trace with its context)."""
     fn = df[df["event"] == "function"]
     stamps = timestamps(fn["ts"].to_numpy())
+    cols = [fn[c].tolist() for c in ("comm", "pid", "cpu", "common_flags",
+                                       "common_preempt_count", "ip", "parent_ip")]
     lines = []
-    for row, ts in zip(fn.itertuples(index=False), stamps, strict=True):
-        body = _sym(sym, int(row.ip), opts)
+    for ts, comm, pid, cpu, flags, pc, ip, parent in zip(stamps, *cols, strict=True):
+        body = _sym(sym, int(ip), opts)
         if opts.print_parent:
-            body += " <-" + _sym(sym, int(row.parent_ip), opts)
+            body += " <-" + _sym(sym, int(parent), opts)
         if not opts.context_info:
             lines.append(body)
             continue
-        ctx = f"{row.comm:>16}-{row.pid:<7} "
+        ctx = f"{comm:>16}-{pid:<7} "
         if opts.record_tgid:
-            t = tgid(int(row.pid)) if tgid else None
+            t = tgid(int(pid)) if tgid else None
             ctx += f"({t:7d}) " if t is not None else "(-------) "
-        ctx += f"[{row.cpu:03d}] "
+        ctx += f"[{cpu:03d}] "
         if opts.irq_info:
-            ctx += lat_fmt(int(row.common_flags), int(row.common_preempt_count)) + " "
+            ctx += lat_fmt(int(flags), int(pc)) + " "
         lines.append(f"{ctx}{ts}: {body}")
     return lines
 
