@@ -108,6 +108,8 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
                    tgid: Callable[[int], int | None] | None = None) -> list[str]:
     """One line per function event of ``df`` (trace_fn_trace with its context)."""
     fn = df[df["event"] == "function"]
+    if fn.empty:
+        return []
     stamps = timestamps(fn["ts"].to_numpy())
     cols = [fn[c].tolist() for c in ("comm", "pid", "cpu", "common_flags",
                                        "common_preempt_count", "ip", "parent_ip")]
