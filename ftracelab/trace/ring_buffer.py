@@ -139,6 +139,17 @@ class RingBuffer:
     def _set_field(self, cpu: int, offset: int, value: int) -> None:
         self.m.write_u64(self.cpu_addrs[cpu] + offset, value)
 
+    def pointers(self, cpu: int) -> dict[str, int]:
+        """The ring's page indexes: head (the reader takes next), tail (written now),
+        commit, and the number of pages."""
+        f = self._cpu(cpu)
+        return {"nr_pages": f[1], "head": f[3], "tail": f[4], "commit": f[5]}
+
+    def page_info(self, cpu: int, index: int) -> dict[str, int]:
+        """A buffer_page: its data page's address, write index, entries and real_end."""
+        page, write, entries, real_end = self._bpage(cpu, index)
+        return {"page": page, "write": write, "entries": entries, "real_end": real_end}
+
     # ---- reading ----------------------------------------------------------------
     def page_indexes(self, cpu: int) -> list[int]:
         """Indexes of the pages holding data, oldest first (head .. tail)."""
