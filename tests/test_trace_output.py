@@ -102,3 +102,35 @@ def test_echo_to_trace_clears(booted_lab: Lab) -> None:
     fs.write("trace", "")
     assert "entries-in-buffer/entries-written: 0/0" in str(fs.read("trace"))
     fs.write("current_tracer", "nop")
+
+
+def test_trace_pipe_consumes(golden: Callable[[str, str], None]) -> None:
+    lab = _lab_trace()
+    fs = lab.tracefs
+    everything = str(fs.read("trace"))
+    lines = [line for line in everything.splitlines() if not line.startswith("#")]
+    piped = str(fs.read("trace_pipe"))
+    golden("trace_pipe_function.txt", piped)
+    assert sorted(piped.splitlines()) == sorted(lines)      # same events, merged by time
+    assert fs.read("trace_pipe") == ""                      # consumed; it does not block
+    assert "entries-in-buffer/entries-written: 0/" in str(fs.read("trace"))
+    lab.run("cat", path="/etc/motd")
+    more = str(fs.read("trace_pipe")).splitlines()
+    assert len(more) == 8 and all("cat-" in line for line in more)   # 2 opens, 2+2 reads, 1+1 writes
+
+
+def test_per_cpu_trace_files() -> None:
+    lab = _lab_trace()
+    whole = [ln for ln in str(lab.tracefs.read("trace")).splitlines() if not ln.startswith("#")]
+    per_cpu = []
+    for cpu in range(2):
+        text = str(lab.tracefs.read(f"per_cpu/cpu{cpu}/trace"))
+        assert text.startswith("# tracer: function\n#\n# entries-in-buffer/entries-written: ")
+        mine = [ln for ln in text.splitlines() if not ln.startswith("#")]
+        assert all(f"[{cpu:03d}]" in ln for ln in mine)
+        per_cpu += mine
+    assert sorted(per_cpu) == sorted(whole)
+    taken = str(lab.tracefs.read("per_cpu/cpu1/trace_pipe")).splitlines()
+    assert taken and all("[001]" in ln for ln in taken)
+    rest = [ln for ln in str(lab.tracefs.read("trace")).splitlines() if not ln.startswith("#")]
+    assert sorted(rest + taken) == sorted(whole)

@@ -66,6 +66,9 @@ class RingBuffer:
         self.addr = data.alloc(8 + 8 * 8)
         self.cpu_addrs: list[int] = []
         self.last_overrun = [0] * machine.ncpus
+        # trace_pipe's position on the page being written: (index, offset, last ts,
+        # the page's time_stamp, events taken)
+        self.read_state: dict[int, tuple[int, int, int, int, int]] = {}
         self.overwrite = True
         self.size_kb = 0
         m = machine
@@ -91,6 +94,7 @@ class RingBuffer:
             m.write_u64(self.addr + 8 + 8 * cpu, desc)
             self.cpu_addrs.append(desc)
         self.last_overrun = [0] * m.ncpus
+        self.read_state.clear()
         self.size_kb = size_kb
         self.nr_pages = nr_pages
 
@@ -106,6 +110,7 @@ class RingBuffer:
             self.m.write(desc + 0x10, bytes(12))               # head, tail, commit
             self.m.write(desc + 0x20, bytes(0x60 - 0x20))      # stamps and counters
         self.last_overrun = [0] * self.m.ncpus
+        self.read_state.clear()
 
     @property
     def record_disabled(self) -> bool:
@@ -167,13 +172,32 @@ class RingBuffer:
         return self.m.read(page, PAGE_SIZE)
 
     def snapshot(self, cpu: int) -> list[bytes]:
-        """Every page with data, oldest first, without consuming (the ``trace`` view)."""
+        """Every page with unread data, oldest first, without consuming (the ``trace``
+        view): what trace_pipe took is not shown again."""
         pages = []
         for i in self.page_indexes(cpu):
-            raw = self.read_page(cpu, i)
-            if struct.unpack_from("<q", raw, 8)[0] & ~(RB_MISSED_EVENTS | RB_MISSED_STORED):
-                pages.append(raw)
+            raw = bytearray(self.read_page(cpu, i))
+            commit = struct.unpack_from("<q", raw, 8)[0] & ~(RB_MISSED_EVENTS | RB_MISSED_STORED)
+            state = self.read_state.get(cpu)
+            if state and state[0] == i and state[1] >= commit and \
+                    int.from_bytes(raw[:8], "little") == state[3]:
+                continue                    # everything on it was read through trace_pipe
+            self._patch_consumed(cpu, i, raw)   # hide what trace_pipe already took
+            if commit:
+                pages.append(bytes(raw))
         return pages
+
+    def _patch_consumed(self, cpu: int, index: int, raw: bytearray) -> int:
+        """Hide events a trace_pipe read already took from this page: set the page's
+        time_stamp to the last one taken and cover them with one discard padding
+        (time_delta 1: it does not move the clock). Returns how many it hid."""
+        state = self.read_state.get(cpu)
+        if state is None or state[0] != index or int.from_bytes(raw[:8], "little") != state[3]:
+            return 0
+        _index, offset, ts, _page_ts, count = state
+        struct.pack_into("<QII", raw, 0, ts, *struct.unpack_from("<II", raw, 8))
+        struct.pack_into("<II", raw, BUF_PAGE_HDR_SIZE, 29 | (1 << 5), offset - 4)
+        return count
 
     def consume_full_pages(self, cpu: int) -> list[bytes]:
         """trace_pipe_raw: take every full page (all before the tail), oldest first."""
@@ -183,6 +207,8 @@ class RingBuffer:
         while head != tail:
             _page, _write, entries, _end = self._bpage(cpu, head)
             raw = bytearray(self.read_page(cpu, head))
+            entries -= self._patch_consumed(cpu, head, raw)
+            self.read_state.pop(cpu, None)
             overrun = self._cpu(cpu)[9]
             lost = overrun - self.last_overrun[cpu]
             self.last_overrun[cpu] = overrun
@@ -200,3 +226,27 @@ class RingBuffer:
             head = (head + 1) % nr
             self.m.write_u32(self.cpu_addrs[cpu] + 0x10, head)
         return out
+
+    def consume_all(self, cpu: int) -> list[bytes]:
+        """trace_pipe: every event not read yet, the page being written included.
+        Full pages leave the ring; on the writer's page the read position is kept."""
+        from ..formats.ring_buffer_page import decode_pages
+
+        pages = self.consume_full_pages(cpu)
+        tail = self._cpu(cpu)[4]
+        raw = bytearray(self.read_page(cpu, tail))
+        commit = struct.unpack_from("<q", raw, 8)[0] & ~(RB_MISSED_EVENTS | RB_MISSED_STORED)
+        state = self.read_state.get(cpu)
+        page_ts = int.from_bytes(raw[:8], "little")
+        already = state[1] if state and state[0] == tail and state[3] == page_ts else 0
+        if commit <= already:
+            return pages
+        taken_before = self._patch_consumed(cpu, tail, raw)
+        events = decode_pages(bytes(self.read_page(cpu, tail)), cpu=cpu)
+        last_ts = int(events.ts[-1]) if len(events) else page_ts
+        pages.append(bytes(raw))
+        self.read_state[cpu] = (tail, commit, last_ts, page_ts, len(events))
+        stats = self._cpu(cpu)
+        self._set_field(cpu, 0x28, stats[8] - (len(events) - taken_before))
+        self._set_field(cpu, 0x50, stats[13] + (len(events) - taken_before))
+        return pages

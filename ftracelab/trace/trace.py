@@ -163,6 +163,7 @@ class TraceArray:
             fs.add_file(f"options/{name}", read=self._option_reader(name),
                         write=self._option_writer(name), mode=0o644)
         fs.add_file("trace", read=self.render_trace, write=self._write_trace, mode=0o644)
+        fs.add_file("trace_pipe", read=self.render_pipe, mode=0o444)
         fs.add_file("saved_cmdlines", read=lambda: "".join(
             f"{pid} {comm}\n" for pid, comm in self.saved_cmdlines()))
         fs.add_file("events/header_page", read=self._header_page)
@@ -171,9 +172,15 @@ class TraceArray:
         for cpu in range(self.m.ncpus):
             fs.add_file(f"per_cpu/cpu{cpu}/trace_pipe_raw", read=self._pipe_raw_reader(cpu))
             fs.add_file(f"per_cpu/cpu{cpu}/stats", read=self._stats_reader(cpu))
+            fs.add_file(f"per_cpu/cpu{cpu}/trace", read=self._cpu_reader(self.render_trace, cpu))
+            fs.add_file(f"per_cpu/cpu{cpu}/trace_pipe", read=self._cpu_reader(self.render_pipe, cpu))
 
     def _pipe_raw_reader(self, cpu: int) -> Callable[[], bytes]:
         return lambda: b"".join(self.buffer.consume_full_pages(cpu))
+
+    @staticmethod
+    def _cpu_reader(render: Callable[[int | None], str], cpu: int) -> Callable[[], str]:
+        return lambda: render(cpu)
 
     def _stats_reader(self, cpu: int) -> Callable[[], str]:
         return lambda: self._stats(cpu)
@@ -225,23 +232,34 @@ class TraceArray:
                              sym_addr=o["sym-addr"], context_info=o["context-info"],
                              irq_info=o["irq-info"], record_tgid=o["record-tgid"])
 
-    def render_trace(self) -> str:
-        """The ``trace`` file: header and one line per event, not consuming."""
+    def _lines(self, raw: dict[int, bytes]) -> str:
         from ..analysis.events import Trace
 
-        stats = [self.buffer.stats(c) for c in range(self.m.ncpus)]
-        in_buffer = sum(s.entries for s in stats)
-        written = in_buffer + sum(s.overrun for s in stats)
-        opts = self.output_options()
-        df = Trace(self.tracedir()).df_events()
         ks = self.m.kallsyms
 
         def sym(addr: int, offset: bool) -> str:
             return ks.format_ps(addr) if offset else ks.format_short(addr)
 
-        lines = function_lines(df, sym, opts, tgid=lambda pid: pid)
-        return header(self.tracer.name, in_buffer, written, self.m.ncpus, opts) + \
-            "".join(line + "\n" for line in lines)
+        df = Trace(self.tracedir(raw)).df_events()
+        lines = function_lines(df, sym, self.output_options(), tgid=lambda pid: pid)
+        return "".join(line + "\n" for line in lines)
+
+    def render_trace(self, cpu: int | None = None) -> str:
+        """The ``trace`` file (or per_cpu/cpuN/trace): header and lines, not consuming.
+        The header counts all CPUs, as print_event_info() does for both."""
+        stats = [self.buffer.stats(c) for c in range(self.m.ncpus)]
+        in_buffer = sum(s.entries for s in stats)
+        written = in_buffer + sum(s.overrun for s in stats)
+        cpus = range(self.m.ncpus) if cpu is None else [cpu]
+        raw = {c: b"".join(self.buffer.snapshot(c)) for c in cpus}
+        return header(self.tracer.name, in_buffer, written, self.m.ncpus,
+                      self.output_options()) + self._lines(raw)
+
+    def render_pipe(self, cpu: int | None = None) -> str:
+        """``trace_pipe``: the lines of every event not read yet, consuming them.
+        It never blocks: with nothing new it returns an empty string."""
+        cpus = range(self.m.ncpus) if cpu is None else [cpu]
+        return self._lines({c: b"".join(self.buffer.consume_all(c)) for c in cpus})
 
     def _write_trace(self, text: str, append: bool) -> None:
         """``echo > trace`` empties the buffers (tracing_reset_online_cpus)."""
@@ -301,13 +319,15 @@ class TraceArray:
         """events/<system>/<event>/format texts of the entries this lab writes."""
         return {"ftrace/function": FUNCTION_FORMAT}
 
-    def tracedir(self) -> TraceDir:
-        """The buffers as a parsed trace directory, without consuming them."""
+    def tracedir(self, raw: dict[int, bytes] | None = None) -> TraceDir:
+        """The buffers as a parsed trace directory, without consuming them
+        (or with the given per-CPU pages)."""
         formats = {}
         for path, text in self.formats().items():
             fmt = parse_format(text, system=path.split("/")[0], source=f"events/{path}/format")
             formats[fmt.id] = fmt
-        raw = {cpu: b"".join(self.buffer.snapshot(cpu)) for cpu in range(self.m.ncpus)}
+        if raw is None:
+            raw = {cpu: b"".join(self.buffer.snapshot(cpu)) for cpu in range(self.m.ncpus)}
         return TraceDir(path=Path("<lab>"), header_page=parse_header_page(self._header_page()),
                         formats=formats, raw=raw,
                         symbols=parse_kallsyms(self.m.kallsyms.proc_kallsyms()),
