@@ -23,7 +23,7 @@ from pathlib import Path
 from ..formats.format_file import parse_format, parse_header_page
 from ..formats.tracedir import TraceDir, parse_kallsyms
 from ..machine.cpu import Machine
-from ..machine.memory import TRACE_PAGES_BASE, TRACE_PAGES_SIZE
+from ..machine.memory import TRACE_PAGES_BASE, TRACE_PAGES_SIZE, USER_ARGS
 from ..tracefs import TraceFS
 from .ftrace_files import FilterFiles
 from .ftrace_ops import FtraceOpsFlag, KernelArena
@@ -81,6 +81,41 @@ CORE_OPTIONS: tuple[tuple[str, bool], ...] = (
     ("display-graph", False), ("stacktrace", False))
 TRACER_OPTIONS = {"nop": (("test_nop_accept", False), ("test_nop_refuse", False)),
                   "function": (("func_stack_trace", False), ("func-no-repeats", False))}
+
+
+KERNEL_STACK_FORMAT = """name: kernel_stack
+ID: 4
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:int size;\toffset:8;\tsize:4;\tsigned:1;
+\tfield:unsigned long caller[8];\toffset:16;\tsize:64;\tsigned:0;
+
+print fmt: "\\t=> %ps\\n\\t=> %ps\\n\\t=> %ps\\n" "\\t=> %ps\\n\\t=> %ps\\n\\t=> %ps\\n" \
+"\\t=> %ps\\n\\t=> %ps\\n", (void *)REC->caller[0], (void *)REC->caller[1], \
+(void *)REC->caller[2], (void *)REC->caller[3], (void *)REC->caller[4], \
+(void *)REC->caller[5], (void *)REC->caller[6], (void *)REC->caller[7]
+"""
+
+PRINT_FORMAT = """name: print
+ID: 5
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:unsigned long ip;\toffset:8;\tsize:8;\tsigned:0;
+\tfield:char buf[];\toffset:16;\tsize:0;\tsigned:0;
+
+print fmt: "%ps: %s", (void *)REC->ip, REC->buf
+"""
+
+MARKER_OFFSET = 0x200      # where in the args page the lab puts a marker's text
+MARKER_MAX = 0xC00
 
 
 def _err(code: int, path: str) -> OSError:
@@ -168,7 +203,9 @@ class TraceArray:
             f"{pid} {comm}\n" for pid, comm in self.saved_cmdlines()))
         fs.add_file("events/header_page", read=self._header_page)
         fs.add_file("events/header_event", read=lambda: HEADER_EVENT)
-        fs.add_file("events/ftrace/function/format", read=lambda: FUNCTION_FORMAT)
+        for path, text in self.formats().items():
+            fs.add_file(f"events/{path}/format", read=self._const(text))
+        fs.add_file("trace_marker", write=self._write_marker, mode=0o220)
         for cpu in range(self.m.ncpus):
             fs.add_file(f"per_cpu/cpu{cpu}/trace_pipe_raw", read=self._pipe_raw_reader(cpu))
             fs.add_file(f"per_cpu/cpu{cpu}/stats", read=self._stats_reader(cpu))
@@ -218,6 +255,21 @@ class TraceArray:
         self.options[name] = value
         if name == "overwrite":
             self.buffer.set_overwrite(value)
+        elif name == "func_stack_trace":
+            self.m.write_u32(self.m.symbols["ftrace_func_stack_trace"], int(value))
+
+    @staticmethod
+    def _const(text: str) -> Callable[[], str]:
+        return lambda: text
+
+    def _write_marker(self, text: str, append: bool) -> None:
+        """trace_marker: tracing_mark_write() in the kernel records a print entry."""
+        data = text.encode()[:MARKER_MAX]
+        if not self.tracing_on:
+            return
+        self.m.write(USER_ARGS + MARKER_OFFSET, data)
+        cpu = self.m.cpu if self.m.running else 0
+        self.m.call(cpu, "tracing_mark_write", USER_ARGS + MARKER_OFFSET, len(data))
 
     def _option_reader(self, name: str) -> Callable[[], str]:
         return lambda: f"{int(self.options[name])}\n"
@@ -317,7 +369,8 @@ class TraceArray:
 
     def formats(self) -> dict[str, str]:
         """events/<system>/<event>/format texts of the entries this lab writes."""
-        return {"ftrace/function": FUNCTION_FORMAT}
+        return {"ftrace/function": FUNCTION_FORMAT, "ftrace/kernel_stack": KERNEL_STACK_FORMAT,
+                "ftrace/print": PRINT_FORMAT}
 
     def tracedir(self, raw: dict[int, bytes] | None = None) -> TraceDir:
         """The buffers as a parsed trace directory, without consuming them

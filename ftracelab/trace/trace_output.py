@@ -103,21 +103,35 @@ def header(tracer: str, in_buffer: int, written: int, nr_cpus: int,
     return head + (PLAIN_HEADER_TGID if opts.record_tgid else PLAIN_HEADER)
 
 
+FTRACE_TRAMPOLINE_MARKER = 0x7FFF_FFFF
+
+
 def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
                    opts: OutputOptions = OutputOptions(),
                    tgid: Callable[[int], int | None] | None = None) -> list[str]:
-    """One line per function event of ``df`` (trace_fn_trace with its context)."""
-    fn = df[df["event"] == "function"]
-    if fn.empty:
+    """The text of ``df``'s function, kernel_stack and print events, in order
+    (trace_fn_trace, trace_stack_print, trace_print_print with their context)."""
+    ev = df[df["event"].isin(["function", "kernel_stack", "print"])]
+    if ev.empty:
         return []
-    stamps = timestamps(fn["ts"].to_numpy())
-    cols = [fn[c].tolist() for c in ("comm", "pid", "cpu", "common_flags",
-                                       "common_preempt_count", "ip", "parent_ip")]
+    stamps = timestamps(ev["ts"].to_numpy())
+    names = ("event", "comm", "pid", "cpu", "common_flags", "common_preempt_count")
+    cols = [ev[c].tolist() for c in names]
+    extra = {c: ev[c].tolist() if c in ev else [None] * len(ev)
+             for c in ("ip", "parent_ip", "caller", "buf")}
     lines = []
-    for ts, comm, pid, cpu, flags, pc, ip, parent in zip(stamps, *cols, strict=True):
-        body = _sym(sym, int(ip), opts)
-        if opts.print_parent:
-            body += " <-" + _sym(sym, int(parent), opts)
+    for i, (ts, event, comm, pid, cpu, flags, pc) in enumerate(zip(stamps, *cols, strict=True)):
+        if event == "function":
+            body = _sym(sym, int(extra["ip"][i]), opts)
+            if opts.print_parent:
+                body += " <-" + _sym(sym, int(extra["parent_ip"][i]), opts)
+        elif event == "kernel_stack":
+            frames = extra["caller"][i] or ()
+            body = "<stack trace>" + "".join(
+                "\n => " + ("[FTRACE TRAMPOLINE]" if int(f) == FTRACE_TRAMPOLINE_MARKER
+                            else _sym(sym, int(f), opts)) for f in frames)
+        else:
+            body = _sym(sym, int(extra["ip"][i]), opts) + ": " + str(extra["buf"][i]).rstrip("\n")
         if not opts.context_info:
             lines.append(body)
             continue

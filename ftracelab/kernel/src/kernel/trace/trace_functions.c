@@ -28,6 +28,27 @@ struct ftrace_entry {
 	unsigned long parent_ip;
 };
 
+#define TRACE_STACK 4
+#define TRACE_PRINT 5
+#define FTRACE_STACK_ENTRIES 8
+#define FTRACE_TRAMPOLINE_MARKER ((unsigned long)0x7fffffff)
+#define MODULES_VADDR 0xffffffffa0000000ul   /* machine/memory.py: ftrace trampolines */
+#define MODULES_END 0xffffffffa0100000ul
+
+struct stack_entry {
+	struct trace_entry ent;
+	int size;                       /* number of callers recorded */
+	unsigned long caller[FTRACE_STACK_ENTRIES];
+};
+
+struct print_entry {
+	struct trace_entry ent;
+	unsigned long ip;
+	char buf[];
+};
+
+__used int ftrace_func_stack_trace;  /* options/func_stack_trace (set by the lab) */
+
 int trace_test_and_set_recursion(unsigned long ip, int start);
 void trace_clear_recursion(int bit);
 
@@ -99,6 +120,92 @@ notrace unsigned int tracing_gen_ctx(void)
 	return (flags << 16) | ((pc & 0xff) > 15 ? 15 : (pc & 0xff));
 }
 
+static __always_inline void fill_entry(struct trace_entry *ent, int type, unsigned int ctx)
+{
+	ent->type = type;
+	ent->flags = ctx >> 16;
+	ent->preempt_count = ctx & 0xff;
+	ent->pid = current->pid;
+}
+
+static __always_inline bool on_task_stack(unsigned long addr)
+{
+	unsigned long base = (unsigned long)current->stack;
+
+	return addr >= base && addr + 16 <= base + THREAD_SIZE;
+}
+
+/*
+ * __ftrace_trace_stack() for the function tracer's func_stack_trace: walk the
+ * frame pointers back from this callback. The trampoline shows as
+ * FTRACE_TRAMPOLINE_MARKER; the traced function has not built its frame
+ * yet, so it and its caller come from the trampoline's frame.
+ */
+static notrace noinline void ftrace_trace_stack(struct trace_buffer *buffer, unsigned int ctx,
+						unsigned long ip, unsigned long parent_ip)
+{
+	unsigned long calls[FTRACE_STACK_ENTRIES];
+	unsigned long *fp = __builtin_frame_address(0);
+	int nr = 0, hops = 0;
+	struct stack_entry *entry;
+
+	/* up to the frame whose return address is in a trampoline */
+	while (on_task_stack((unsigned long)fp) && hops++ < 4) {
+		unsigned long ret = fp[1];
+
+		if (ret >= MODULES_VADDR && ret < MODULES_END) {
+			calls[nr++] = FTRACE_TRAMPOLINE_MARKER;
+			break;
+		}
+		fp = (unsigned long *)fp[0];
+	}
+	if (!nr)
+		return;
+	fp = (unsigned long *)fp[0];             /* the trampoline's frame */
+	calls[nr++] = ip + 5;                     /* return address into the traced function */
+	calls[nr++] = parent_ip;
+	fp = on_task_stack((unsigned long)fp) ? (unsigned long *)fp[0] : NULL;  /* its caller's */
+	while (fp && on_task_stack((unsigned long)fp) && nr < FTRACE_STACK_ENTRIES) {
+		calls[nr++] = fp[1];
+		fp = (unsigned long *)fp[0];
+	}
+	entry = ring_buffer_lock_reserve(buffer, 16 + nr * sizeof(long), sched_clock());
+	if (!entry)
+		return;
+	fill_entry(&entry->ent, TRACE_STACK, ctx);
+	entry->size = nr;
+	memcpy(entry->caller, calls, nr * sizeof(long));
+	ring_buffer_unlock_commit(buffer);
+}
+
+/* tracing_mark_write(): what a write to trace_marker records (a TRACE_PRINT). */
+__used notrace long tracing_mark_write(const char *ubuf, size_t cnt)
+{
+	struct trace_buffer *buffer = global_trace_buffer;
+	struct print_entry *entry;
+	unsigned long irqflags;
+	unsigned int ctx = tracing_gen_ctx();
+
+	if (cnt > 4000)
+		cnt = 4000;
+	irqflags = local_irq_save();
+	simulate_work_inline(RB_WRITE_COST_NS + cnt / 8);
+	entry = ring_buffer_lock_reserve(buffer, sizeof(*entry) + cnt + 2, sched_clock());
+	if (!entry) {
+		local_irq_restore(irqflags);
+		return -EBADF;
+	}
+	fill_entry(&entry->ent, TRACE_PRINT, ctx);
+	entry->ip = (unsigned long)tracing_mark_write;
+	_copy_from_user(entry->buf, ubuf, cnt);
+	if (!cnt || entry->buf[cnt - 1] != '\n')
+		entry->buf[cnt++] = '\n';
+	entry->buf[cnt] = 0;
+	ring_buffer_unlock_commit(buffer);
+	local_irq_restore(irqflags);
+	return cnt;
+}
+
 notrace void function_trace_call(unsigned long ip, unsigned long parent_ip,
 				 struct ftrace_ops *op, struct ftrace_regs *fregs)
 {
@@ -118,16 +225,15 @@ notrace void function_trace_call(unsigned long ip, unsigned long parent_ip,
 	simulate_work_inline(RB_WRITE_COST_NS);
 	entry = ring_buffer_lock_reserve(buffer, sizeof(*entry), sched_clock());
 	if (entry) {
-		entry->ent.type = TRACE_FN;
-		entry->ent.flags = ctx >> 16;
-		entry->ent.preempt_count = ctx & 0xff;
-		entry->ent.pid = current->pid;
+		fill_entry(&entry->ent, TRACE_FN, ctx);
 		if (current->pid && !cmdline_saved(current->pid))   /* not the idle task */
 			trace_save_cmdline(current);
 		entry->ip = ip;
 		entry->parent_ip = parent_ip;
 		ring_buffer_unlock_commit(buffer);
 		function_trace_calls++;
+		if (ftrace_func_stack_trace)
+			ftrace_trace_stack(buffer, ctx, ip, parent_ip);
 	}
 	local_irq_restore(irqflags);
 	trace_clear_recursion(bit);
