@@ -21,7 +21,7 @@ def demo() -> int:
     """Boot, show the boot-time conversion and one int3 text poke, run workloads on the SMP kernel."""
     import time
 
-    from .arch.x86_64.insn import gen_call
+    from .arch.x86_64.insn import NOP5, gen_call
     from .lab import Lab
 
     t0 = time.perf_counter()
@@ -63,6 +63,23 @@ def demo() -> int:
     print(f"  {poke.step()}")
     print(f"  {poke.step()}")
     print(_head(lab.disassemble("vfs_read"), 2))
+    lab.text_poker.poke(site, NOP5)
+
+    print("\nThe function tracer, as from a shell:")
+    for path, value in (("set_ftrace_filter", "vfs_* ksys_*"), ("current_tracer", "function"),
+                        ("options/func_stack_trace", "0")):
+        lab.tracefs.write(path, value)
+        print(f"  echo '{value}' > {path}")
+    print(f"  vfs_read's site now: {_head(lab.disassemble('vfs_read'), 2).splitlines()[1].strip()}")
+    lab.run("cat", path="/etc/motd")
+    lab.run("fork-storm", loops=1, tasks=2)
+    text = lab.tracefs.read("trace")
+    assert isinstance(text, str)
+    print("  cat trace:")
+    print("".join("    " + line for line in text.splitlines(keepends=True)[:18]))
+    df = lab.trace().df_events()
+    print(f"lab.trace().df_events(): {len(df)} events; calls per function:")
+    print(df["func"].value_counts().head(6).to_string())
     return 0
 
 
