@@ -117,8 +117,8 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
     stamps = timestamps(ev["ts"].to_numpy())
     names = ("event", "comm", "pid", "cpu", "common_flags", "common_preempt_count")
     cols = [ev[c].tolist() for c in names]
-    extra = {c: ev[c].tolist() if c in ev else [None] * len(ev)
-             for c in ("ip", "parent_ip", "caller", "buf")}
+    extra: dict[str, list[Any]] = {c: ev[c].tolist() if c in ev else [0] * len(ev)
+                                   for c in ("ip", "parent_ip", "caller", "buf")}
     lines = []
     for i, (ts, event, comm, pid, cpu, flags, pc) in enumerate(zip(stamps, *cols, strict=True)):
         if event == "function":
