@@ -99,6 +99,17 @@ class TraceFS:
             raise _oserror(errno.EINVAL, path)
         return f.read()
 
+    def open_write(self, path: str) -> Writer:
+        """open(path, O_WRONLY): the file's write operation, called with the exact bytes
+        (no newline added). ENOENT/EISDIR at open; a file without a write operation
+        opens (we are root) and fails at write() with EINVAL, as vfs_write() does."""
+        f = self._lookup(path)
+
+        def einval(text: str, append: bool) -> None:
+            raise _oserror(errno.EINVAL, path)
+
+        return f.write or einval
+
     def write(self, path: str, text: str) -> None:
         """``echo text > path``."""
         self._write(path, text, append=False)
