@@ -205,10 +205,15 @@ class RingBuffer:
         nr, head, tail = f[1], f[3], f[4]
         out = []
         while head != tail:
-            _page, _write, entries, _end = self._bpage(cpu, head)
+            _page, write, entries, real_end = self._bpage(cpu, head)
             raw = bytearray(self.read_page(cpu, head))
             entries -= self._patch_consumed(cpu, head, raw)
             self.read_state.pop(cpu, None)
+            if real_end:
+                # ring_buffer_read_page(): a whole page is handed out with real_end as
+                # its commit, the end-of-page filler zeroed
+                struct.pack_into("<q", raw, 8, real_end)
+                raw[BUF_PAGE_HDR_SIZE + real_end:] = bytes(BUF_PAGE_SIZE - real_end)
             overrun = self._cpu(cpu)[9]
             lost = overrun - self.last_overrun[cpu]
             self.last_overrun[cpu] = overrun
@@ -222,6 +227,7 @@ class RingBuffer:
             out.append(bytes(raw))
             stats = self._cpu(cpu)
             self._set_field(cpu, 0x28, stats[8] - entries)           # entries
+            self._set_field(cpu, 0x48, max(stats[12] - write, 0))    # bytes (read_bytes)
             self._set_field(cpu, 0x50, stats[13] + entries)          # read
             head = (head + 1) % nr
             self.m.write_u32(self.cpu_addrs[cpu] + 0x10, head)

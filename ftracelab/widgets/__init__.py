@@ -1,6 +1,7 @@
 """Jupyter widgets over the lab's models: dynamic ftrace call sites being
-patched live (:class:`SitePatcher`) and a recorded instruction path through
-an ftrace trampoline (:class:`TrampolineStepper`).
+patched live (:class:`SitePatcher`), a recorded instruction path through
+an ftrace trampoline (:class:`TrampolineStepper`) and the pages of the
+per-CPU ring buffers (:class:`RingBufferView`).
 
 The widgets are thin views: every button calls a method of ``lab.ftrace`` or
 browses a recorded :class:`~ftracelab.machine.stepper.StepTrace`. This
@@ -10,7 +11,8 @@ use ``from ftracelab.widgets import SitePatcher``.
 
 from __future__ import annotations
 
+from .ring_buffer_view import RingBufferView
 from .site_patcher import SitePatcher
 from .trampoline_stepper import TrampolineStepper
 
-__all__ = ["SitePatcher", "TrampolineStepper"]
+__all__ = ["RingBufferView", "SitePatcher", "TrampolineStepper"]

@@ -38,7 +38,7 @@ notrace static unsigned int rb_calculate_event_length(unsigned int length)
 }
 
 /* End a page: the rest becomes padding outside or inside commit (rb_reset_tail). */
-notrace static void rb_reset_tail(struct buffer_page *bpage)
+notrace static void rb_reset_tail(struct ring_buffer_per_cpu *cpu_buffer, struct buffer_page *bpage)
 {
 	unsigned long tail = bpage->write;
 	u32 *event = (u32 *)(bpage->page->data + tail);
@@ -52,6 +52,7 @@ notrace static void rb_reset_tail(struct buffer_page *bpage)
 	}
 	event[0] = RINGBUF_TYPE_PADDING | (1u << 5);     /* time_delta 1: a discard */
 	event[1] = BUF_PAGE_SIZE - tail - 4;
+	cpu_buffer->entries_bytes += BUF_PAGE_SIZE - tail;   /* padding bytes are accounted */
 	bpage->write = BUF_PAGE_SIZE;
 	bpage->page->commit = BUF_PAGE_SIZE;
 }
@@ -75,7 +76,7 @@ notrace static bool rb_move_tail(struct ring_buffer_per_cpu *cpu_buffer, u64 ts)
 		cpu_buffer->entries_bytes -= head->write;
 		cpu_buffer->head = (cpu_buffer->head + 1) % cpu_buffer->nr_pages;
 	}
-	rb_reset_tail(&cpu_buffer->pages[cpu_buffer->tail]);
+	rb_reset_tail(cpu_buffer, &cpu_buffer->pages[cpu_buffer->tail]);
 	cpu_buffer->tail = next;
 	cpu_buffer->commit = next;
 	bpage = &cpu_buffer->pages[next];
