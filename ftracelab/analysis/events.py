@@ -58,6 +58,30 @@ def _gather(buf: U8, starts: I64, width: int) -> U8:
     return out
 
 
+def _scalar(buf: U8, starts: I64, size: int, dtype: np.dtype[np.generic]) -> npt.NDArray[np.generic]:
+    """One little-endian integer of ``size`` bytes at each start, read with 1-D word
+    indexing when the starts are aligned (ring-buffer payloads are 4-byte aligned):
+    no (n, size) index matrix, so fast and light on memory."""
+    idx = np.minimum(starts, buf.size - size)
+    out: npt.NDArray[np.generic]
+    if size == 8 and buf.size % 4 == 0 and not (idx & 3).any():
+        words = buf.view("<u4")
+        lo = words[idx >> 2].astype(np.uint64)
+        hi = words[(idx >> 2) + 1].astype(np.uint64)
+        out = (lo | (hi << np.uint64(32))).view(dtype)
+        return out
+    if size == 4 and buf.size % 4 == 0 and not (idx & 3).any():
+        out = buf.view("<u4")[idx >> 2].view(dtype)
+        return out
+    if size == 2 and buf.size % 2 == 0 and not (idx & 1).any():
+        out = buf.view("<u2")[idx >> 1].view(dtype)
+        return out
+    if size == 1:
+        out = buf[idx].view(dtype)
+        return out
+    return np.ascontiguousarray(_gather(buf, starts, size)).view(dtype).reshape(-1).copy()
+
+
 def _cstrings(block: U8) -> Obj:
     """Rows of bytes → str, cut at the first NUL (utf-8; other bytes as \\xNN escapes)."""
     n, width = block.shape
@@ -119,8 +143,9 @@ def _decode_field(buf: U8, off: I64, plen: I64, f: FormatField) -> tuple[npt.NDA
         block = _gather(buf, start[valid], f.size)
         values[valid] = np.ascontiguousarray(block).view(f"V{f.size}").reshape(-1).astype(object)
     else:
-        values = np.ascontiguousarray(_gather(buf, start, f.size)).view(dtype).reshape(-1).copy()
-        values[~valid] = 0
+        values = _scalar(buf, start, f.size, dtype)
+        if not valid.all():
+            values[~valid] = 0
     return values, (None if valid.all() else valid)
 
 
@@ -280,9 +305,9 @@ class Trace:
         if short.size:
             where, name = self._file_offset(int(off[short[0]]))
             raise TraceFormatError("record shorter than the 8-byte trace_entry", where, name)
-        head = _gather(buf, off, 8)
-        ctype = head[:, 0:2].copy().view("<u2").reshape(-1)
-        pid = head[:, 4:8].copy().view("<i4").reshape(-1)
+        word0 = _scalar(buf, off, 4, np.dtype("<u4")).astype(np.uint32)   # type, flags, preempt
+        ctype = (word0 & 0xFFFF).astype(np.uint16)
+        pid = _scalar(buf, off + 4, 4, np.dtype("<i4"))
         cols: dict[str, npt.NDArray[np.generic] | pd.api.extensions.ExtensionArray | pd.Categorical] = {
             "ts": pg.ts[order].astype(np.int64),
             "cpu": pg.cpu[order].astype(np.int16),
@@ -294,8 +319,8 @@ class Trace:
         ids, type_code = np.unique(ctype, return_inverse=True)
         names = [self.formats[i].name if i in self.formats else f"<id {i}>" for i in ids.tolist()]
         cols["event"] = _categorical(type_code.astype(np.int64), names)
-        cols["common_flags"] = head[:, 2].copy()
-        cols["common_preempt_count"] = head[:, 3].copy()
+        cols["common_flags"] = ((word0 >> 16) & 0xFF).astype(np.uint8)
+        cols["common_preempt_count"] = (word0 >> 24).astype(np.uint8)
 
         parts: dict[str, list[_Part]] = {}
         addrs: dict[str, list[tuple[I64, npt.NDArray[np.uint64]]]] = {"func": [], "parent": []}
