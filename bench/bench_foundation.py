@@ -45,17 +45,15 @@ The exit status is 1 if a figure misses its budget, else 0.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from benchtable import Row, arg_parser, finish  # bench/benchtable.py: a script's folder is on sys.path
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -79,23 +77,6 @@ WORKLOAD_PARAMS: dict[str, dict[str, Any]] = {
 }
 
 
-@dataclass(frozen=True)
-class Row:
-    """One measured figure, with its budget if it has one."""
-
-    name: str
-    value: float
-    unit: str
-    budget: float | None = None     # an upper bound in the same unit
-    note: str = ""
-
-    @property
-    def status(self) -> str:
-        if self.budget is None:
-            return ""
-        return "ok" if self.value < self.budget else "OVER"
-
-
 # ---- helpers ----------------------------------------------------------------
 
 def _subprocess_env() -> dict[str, str]:
@@ -107,16 +88,6 @@ def _time_python(code: str, env: dict[str, str]) -> float:
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=REPO,
                    stdout=subprocess.DEVNULL)
     return time.perf_counter() - t0
-
-
-def _fmt(value: float, unit: str) -> str:
-    if unit == "s":
-        return f"{value * 1000:,.1f} ms"
-    if unit == "bool":
-        return "yes" if value else "no"
-    if unit == "x":
-        return f"{value:.3g} x"
-    return f"{value:,.0f} {unit}"
 
 
 # ---- measurements -----------------------------------------------------------
@@ -131,7 +102,8 @@ def bench_import() -> list[Row]:
     pulled = probe.stdout.strip() == "True"
     return [
         Row("import ftracelab", full - base, "s", IMPORT_BUDGET_S,
-            f"median of {IMPORT_REPEATS}, minus bare interpreter start ({base * 1000:.0f} ms)"),
+            f"median of {IMPORT_REPEATS}, minus bare interpreter start ({base * 1000:.0f} ms)",
+            strict=True),
         Row("import pulls in unicorn", float(pulled), "bool", None,
             "should be no: the emulator loads on first use"),
     ]
@@ -162,7 +134,7 @@ def bench_boot(lab_cls: type[Lab]) -> list[Row]:
         Row("Lab(cpus=2, seed=0), cold", times[0], "s", None,
             "first construction: also parses the ELF images (then cached)"),
         Row("Lab(cpus=2, seed=0)", statistics.median(times), "s", BOOT_BUDGET_S,
-            f"median of {BOOT_REPEATS}, includes ftrace_init()"),
+            f"median of {BOOT_REPEATS}, includes ftrace_init()", strict=True),
         Row("lab.boot() alone", statistics.median(boot_only), "s", None,
             f"ftrace_init(): {sites} sites, median of {BOOT_REPEATS}"),
     ]
@@ -214,7 +186,7 @@ def bench_emulation(lab_cls: type[Lab]) -> tuple[list[Row], list[dict[str, Any]]
                 f"count_calls=True, one run of {counted_s * 1000:,.0f} ms"),
             Row(f"{workload}: virtual/host time", ratio, "x", None,
                 f"{statistics.median(virtual) / 1e6:,.3f} ms virtual in {median * 1000:,.1f} ms "
-                f"host, median of {RUN_REPEATS}"),
+                f"host, median of {RUN_REPEATS}", spec=".3g"),
         ]
         figures.append({
             "workload": workload,
@@ -236,24 +208,8 @@ def bench_emulation(lab_cls: type[Lab]) -> tuple[list[Row], list[dict[str, Any]]
     return rows, figures
 
 
-# ---- output -----------------------------------------------------------------
-
-def render_table(rows: list[Row]) -> str:
-    header = ("measure", "value", "budget", "", "note")
-    cells = [(r.name, _fmt(r.value, r.unit),
-              "" if r.budget is None else f"< {_fmt(r.budget, r.unit)}", r.status, r.note)
-             for r in rows]
-    widths = [max(len(c[i]) for c in [header, *cells]) for i in range(4)]
-    lines = [f"{c[0]:<{widths[0]}}  {c[1]:>{widths[1]}}  {c[2]:>{widths[2]}}  "
-             f"{c[3]:<{widths[3]}}  {c[4]}".rstrip() for c in [header, *cells]]
-    lines.insert(1, "-" * max(len(line) for line in lines))
-    return "\n".join(lines)
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    args = parser.parse_args()
+    args = arg_parser(__doc__).parse_args()
     if str(REPO) not in sys.path:       # run from a clone: no install needed
         sys.path.insert(0, str(REPO))
 
@@ -261,22 +217,8 @@ def main() -> int:
     lab_class, row = first_use()
     emulation, figures = bench_emulation(lab_class)
     rows += [row, *bench_boot(lab_class), *emulation]
-    over = [r.name for r in rows if r.status == "OVER"]
-    if args.json:
-        out: dict[str, Any] = {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "results": [{**asdict(r), "status": r.status or None} for r in rows],
-            "workloads": figures,
-            "over_budget": over,
-        }
-        print(json.dumps(out, indent=2))
-    else:
-        print(f"ftracelab foundation benchmarks (Python {platform.python_version()}, "
-              f"{platform.machine()}; figures from this machine only)\n")
-        print(render_table(rows))
-        print(f"\n{'all budgets met' if not over else 'OVER budget: ' + ', '.join(over)}")
-    return 1 if over else 0
+    return finish(rows, as_json=args.json, title="foundation benchmarks",
+                  figures={"workloads": figures})
 
 
 if __name__ == "__main__":

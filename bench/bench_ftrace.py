@@ -55,16 +55,15 @@ machines. The exit status is 1 if a figure misses its budget, else 0.
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from benchtable import Row, arg_parser, finish  # bench/benchtable.py: a script's folder is on sys.path
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -79,25 +78,6 @@ SITE_REPEATS = 5
 NATIVE_BUDGET_MCALLS = 5.0       # M traced calls/s, at least
 PYTHON_BUDGET_MCALLS = 0.5       # M calls/s, at least
 TRAMPOLINE_RATIO_BUDGET = 3.0    # native cost per call / bare trampoline cost, at most
-
-
-@dataclass(frozen=True)
-class Row:
-    """One figure, with its budget if it has one (a lower or an upper bound)."""
-
-    name: str
-    value: float
-    unit: str
-    budget: float | None = None
-    at_least: bool = False          # the budget is a lower bound
-    note: str = ""
-
-    @property
-    def status(self) -> str:
-        if self.budget is None:
-            return ""
-        ok = self.value >= self.budget if self.at_least else self.value <= self.budget
-        return "ok" if ok else "OVER"
 
 
 @dataclass
@@ -290,58 +270,16 @@ def bench_enable_disable() -> tuple[list[Row], dict[str, Any]]:
     return rows, {"sites": sites, "enable_s": enable, "disable_s": disable}
 
 
-# ---- output -----------------------------------------------------------------
-
-def _fmt(value: float, unit: str) -> str:
-    if unit == "s":
-        return f"{value * 1000:,.1f} ms"
-    if unit == "x":
-        return f"{value:.2f} x"
-    if unit == "ns":
-        return f"{value:,.0f} ns"
-    return f"{value:,.3f} {unit}"
-
-
-def render_table(rows: list[Row]) -> str:
-    header = ("measure", "value", "budget", "", "note")
-    cells = [(r.name, _fmt(r.value, r.unit),
-              "" if r.budget is None else f"{'>=' if r.at_least else '<='} {_fmt(r.budget, r.unit)}",
-              r.status, r.note)
-             for r in rows]
-    widths = [max(len(c[i]) for c in [header, *cells]) for i in range(4)]
-    lines = [f"{c[0]:<{widths[0]}}  {c[1]:>{widths[1]}}  {c[2]:>{widths[2]}}  "
-             f"{c[3]:<{widths[3]}}  {c[4]}".rstrip() for c in [header, *cells]]
-    lines.insert(1, "-" * max(len(line) for line in lines))
-    return "\n".join(lines)
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
-    args = parser.parse_args()
+    args = arg_parser(__doc__).parse_args()
     if str(REPO) not in sys.path:       # run from a clone: no install needed
         sys.path.insert(0, str(REPO))
 
     rows, tracing = bench_tracing()
     site_rows, sites = bench_enable_disable()
     rows += site_rows
-    over = [r.name for r in rows if r.status == "OVER"]
-    if args.json:
-        out: dict[str, Any] = {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "results": [{**asdict(r), "status": r.status or None} for r in rows],
-            "tracing": tracing,
-            "enable_disable": sites,
-            "over_budget": over,
-        }
-        print(json.dumps(out, indent=2))
-    else:
-        print(f"ftracelab function-tracing benchmarks (Python {platform.python_version()}, "
-              f"{platform.machine()}; figures from this machine only)\n")
-        print(render_table(rows))
-        print(f"\n{'all budgets met' if not over else 'OVER budget: ' + ', '.join(over)}")
-    return 1 if over else 0
+    return finish(rows, as_json=args.json, title="function-tracing benchmarks",
+                  figures={"tracing": tracing, "enable_disable": sites})
 
 
 if __name__ == "__main__":

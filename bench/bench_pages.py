@@ -60,22 +60,20 @@ same machine.
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
-import platform
 import statistics
 import sys
 import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+from benchtable import Row, arg_parser, finish  # bench/benchtable.py: a script's folder is on sys.path
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -97,25 +95,6 @@ EVENTS_BUDGET_M = 10.0           # M events/s, at least
 MB_BUDGET = 150.0                # MB/s, at least
 MEMORY_BUDGET_FRAMES = 2.0       # peak <= 2 x frame + input
 NATIVE_BUDGET_MCALLS = 5.0       # M traced calls/s (per-call rate), at least
-
-
-@dataclass(frozen=True)
-class Row:
-    """One figure, with its budget if it has one (a lower or an upper bound)."""
-
-    name: str
-    value: float
-    unit: str
-    budget: float | None = None
-    at_least: bool = False          # the budget is a lower bound
-    note: str = ""
-
-    @property
-    def status(self) -> str:
-        if self.budget is None:
-            return ""
-        ok = self.value >= self.budget if self.at_least else self.value <= self.budget
-        return "ok" if ok else "OVER"
 
 
 def _fresh_lab() -> Lab:
@@ -302,13 +281,14 @@ def bench_pages(inp: Input) -> tuple[list[Row], dict[str, Any]]:
                                     f"({inp.events / inp.pages:.0f} per page), from {TEMPLATES} "
                                     "encode_page() templates"),
         Row("decode_pages: time", decode_s, "s", note=f"median of {REPEATS}, in memory"),
-        Row("decode_pages: events", inp.events / decode_s / 1e6, "M events/s", EVENTS_BUDGET_M, True),
-        Row("decode_pages: bytes", mb / decode_s, "MB/s", MB_BUDGET, True),
+        Row("decode_pages: events", inp.events / decode_s / 1e6, "M events/s", EVENTS_BUDGET_M,
+            at_least=True),
+        Row("decode_pages: bytes", mb / decode_s, "MB/s", MB_BUDGET, at_least=True),
         Row("open_trace().df_events(): time", full_s, "s",
             note=f"median of {REPEATS}: files, kallsyms, decode, merge, frame with names"),
         Row("open_trace().df_events(): events", inp.events / full_s / 1e6, "M events/s",
-            EVENTS_BUDGET_M, True),
-        Row("open_trace().df_events(): bytes", mb / full_s, "MB/s", MB_BUDGET, True),
+            EVENTS_BUDGET_M, at_least=True),
+        Row("open_trace().df_events(): bytes", mb / full_s, "MB/s", MB_BUDGET, at_least=True),
     ]
     for name, times in steps.items():
         rows.append(Row(f"  step {name}", statistics.median(times), "s", note=f"median of {REPEATS}"))
@@ -383,41 +363,16 @@ def bench_native() -> tuple[list[Row], dict[str, Any]]:
             note="traced calls / traced run time (untraced work included); not checked"),
         Row("native tracer: cost per traced call", per_call_ns, "ns",
             note="(traced - untraced) / traced calls"),
-        Row("native tracer: per-call rate", 1e3 / per_call_ns, "M calls/s", NATIVE_BUDGET_MCALLS, True,
+        Row("native tracer: per-call rate", 1e3 / per_call_ns, "M calls/s", NATIVE_BUDGET_MCALLS,
+            at_least=True,
             note="1 / cost per call; the budget is checked against this rate (as bench_ftrace.py)"),
     ]
     return rows, {"loops": LOOPS, "untraced_s": base_t, "traced_s": traced_t, "traced_calls": calls,
                   "cost_per_call_ns": per_call_ns}
 
 
-# ---- output -----------------------------------------------------------------
-
-def _fmt(value: float, unit: str) -> str:
-    if unit == "s":
-        return f"{value * 1000:,.1f} ms"
-    if unit == "ns":
-        return f"{value:,.0f} ns"
-    if unit in ("MB", "MB/s"):
-        return f"{value:,.1f} {unit}"
-    return f"{value:,.3f} {unit}"
-
-
-def render_table(rows: list[Row]) -> str:
-    header = ("measure", "value", "budget", "", "note")
-    cells = [(r.name, _fmt(r.value, r.unit),
-              "" if r.budget is None else f"{'>=' if r.at_least else '<='} {_fmt(r.budget, r.unit)}",
-              r.status, r.note)
-             for r in rows]
-    widths = [max(len(c[i]) for c in [header, *cells]) for i in range(4)]
-    lines = [f"{c[0]:<{widths[0]}}  {c[1]:>{widths[1]}}  {c[2]:>{widths[2]}}  "
-             f"{c[3]:<{widths[3]}}  {c[4]}".rstrip() for c in [header, *cells]]
-    lines.insert(1, "-" * max(len(line) for line in lines))
-    return "\n".join(lines)
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser = arg_parser(__doc__)
     parser.add_argument("--events", type=int, default=DEFAULT_EVENTS,
                         help=f"synthetic events to decode (default {DEFAULT_EVENTS:,})")
     args = parser.parse_args()
@@ -432,28 +387,13 @@ def main() -> int:
         del inp
     native_rows, native = bench_native()
     rows += native_rows
-    over = [r.name for r in rows if r.status == "OVER"]
-    if args.json:
-        out: dict[str, Any] = {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "platform": platform.platform(),
-            "results": [{**asdict(r), "status": r.status or None} for r in rows],
-            "pages": pages,
-            "native": native,
-            "over_budget": over,
-        }
-        print(json.dumps(out, indent=2))
-    else:
-        import pandas as pd
 
-        print(f"ftracelab pages -> DataFrame benchmark (Python {platform.python_version()}, numpy "
-              f"{np.__version__}, pandas {pd.__version__}, {platform.machine()}; figures from this "
-              "machine only)\n")
-        print(render_table(rows))
-        print("\nMB = 10^6 bytes of trace_pipe_raw. Input files are read from the page cache.")
-        print(f"\n{'all budgets met' if not over else 'OVER budget: ' + ', '.join(over)}")
-    return 1 if over else 0
+    import pandas as pd
+
+    return finish(rows, as_json=args.json, title="pages -> DataFrame benchmark",
+                  figures={"pages": pages, "native": native},
+                  versions={"numpy": np.__version__, "pandas": pd.__version__},
+                  footnote="MB = 10^6 bytes of trace_pipe_raw. Input files are read from the page cache.")
 
 
 if __name__ == "__main__":
