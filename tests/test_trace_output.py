@@ -179,3 +179,12 @@ def test_func_stack_trace_and_trace_marker(lab: Lab, golden: Callable[[str, str]
     stacks = df[df["event"] == "kernel_stack"]
     assert len(stacks) == 1 and int(stacks["size"].iloc[0]) == 5
     assert stacks["caller"].iloc[0][0] == 0x7FFF_FFFF
+
+
+@pytest.mark.parametrize("event", ["function", "kernel_stack", "print"])
+def test_format_files_are_6_12s(booted_lab: Lab, event: str) -> None:
+    ours = booted_lab.tracefs.read(f"events/ftrace/{event}/format")
+    real = REAL / "a2_function_stacktrace" / "events" / "ftrace" / event / "format"
+    if not real.exists():
+        pytest.skip("the real Linux 6.12 captures are not here")
+    assert ours == real.read_text()

@@ -29,6 +29,7 @@ from .ftrace_files import FilterFiles
 from .ftrace_ops import FtraceOpsFlag, KernelArena
 from .ftrace_update import Ftrace
 from .ring_buffer import BUF_PAGE_SIZE, TRACE_BUF_SIZE_DEFAULT_KB, RingBuffer
+from .trace_entries import FUNCTION_FORMAT, KERNEL_STACK_FORMAT, PRINT_FORMAT
 from .trace_output import OutputOptions, function_lines, header
 
 # struct saved_cmdlines_buffer (kernel/trace/trace_functions.c)
@@ -53,21 +54,6 @@ HEADER_EVENT = """# compressed entry header
 \tdata max type_len  == 28
 """
 
-FUNCTION_FORMAT = """name: function
-ID: 1
-format:
-\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
-\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
-\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
-\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
-
-\tfield:unsigned long ip;\toffset:8;\tsize:8;\tsigned:0;
-\tfield:unsigned long parent_ip;\toffset:16;\tsize:8;\tsigned:0;
-
-print fmt: " %ps <-- %ps", (void *)REC->ip, (void *)REC->parent_ip
-"""
-
-
 # trace_options of Linux 6.12, in its order, with their defaults (trace.c TRACE_FLAGS).
 CORE_OPTIONS: tuple[tuple[str, bool], ...] = (
     ("print-parent", True), ("sym-offset", False), ("sym-addr", False), ("verbose", False),
@@ -82,37 +68,6 @@ CORE_OPTIONS: tuple[tuple[str, bool], ...] = (
 TRACER_OPTIONS = {"nop": (("test_nop_accept", False), ("test_nop_refuse", False)),
                   "function": (("func_stack_trace", False), ("func-no-repeats", False))}
 
-
-KERNEL_STACK_FORMAT = """name: kernel_stack
-ID: 4
-format:
-\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
-\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
-\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
-\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
-
-\tfield:int size;\toffset:8;\tsize:4;\tsigned:1;
-\tfield:unsigned long caller[8];\toffset:16;\tsize:64;\tsigned:0;
-
-print fmt: "\\t=> %ps\\n\\t=> %ps\\n\\t=> %ps\\n" "\\t=> %ps\\n\\t=> %ps\\n\\t=> %ps\\n" \
-"\\t=> %ps\\n\\t=> %ps\\n", (void *)REC->caller[0], (void *)REC->caller[1], \
-(void *)REC->caller[2], (void *)REC->caller[3], (void *)REC->caller[4], \
-(void *)REC->caller[5], (void *)REC->caller[6], (void *)REC->caller[7]
-"""
-
-PRINT_FORMAT = """name: print
-ID: 5
-format:
-\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
-\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
-\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
-\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
-
-\tfield:unsigned long ip;\toffset:8;\tsize:8;\tsigned:0;
-\tfield:char buf[];\toffset:16;\tsize:0;\tsigned:0;
-
-print fmt: "%ps: %s", (void *)REC->ip, REC->buf
-"""
 
 MARKER_OFFSET = 0x200      # where in the args page the lab puts a marker's text
 MARKER_MAX = 0xC00

@@ -1,0 +1,49 @@
+"""The ftrace entries the lab writes and their format files (kernel/trace/trace_entries.h,
+kernel/trace/trace_export.c: the FTRACE_ENTRY() definitions and their
+events/ftrace/<entry>/format text).
+
+Every entry starts with ``struct trace_entry`` (the common fields)::
+
+    0x00 u16 common_type   0x02 u8 common_flags   0x03 u8 common_preempt_count
+    0x04 int common_pid    0x08 the entry's own fields
+"""
+
+from __future__ import annotations
+
+Field = tuple[str, str, int, int, int]          # type, name, offset, size, signed
+
+COMMON_FIELDS: tuple[Field, ...] = (
+    ("unsigned short", "common_type", 0, 2, 0),
+    ("unsigned char", "common_flags", 2, 1, 0),
+    ("unsigned char", "common_preempt_count", 3, 1, 0),
+    ("int", "common_pid", 4, 4, 1),
+)
+
+TRACE_FN, TRACE_STACK, TRACE_PRINT = 1, 4, 5
+
+
+def format_file(name: str, event_id: int, fields: tuple[Field, ...], print_fmt: str) -> str:
+    """The text of events/ftrace/<name>/format, as the kernel prints it."""
+    def lines(group: tuple[Field, ...]) -> str:
+        return "".join(f"\tfield:{t} {n};\toffset:{o};\tsize:{z};\tsigned:{g};\n"
+                       for t, n, o, z, g in group)
+    return (f"name: {name}\nID: {event_id}\nformat:\n{lines(COMMON_FIELDS)}\n{lines(fields)}"
+            f"\nprint fmt: {print_fmt}\n")
+
+
+FUNCTION_FORMAT = format_file(
+    "function", TRACE_FN,
+    (("unsigned long", "ip", 8, 8, 0), ("unsigned long", "parent_ip", 16, 8, 0)),
+    '" %ps <-- %ps", (void *)REC->ip, (void *)REC->parent_ip')
+
+KERNEL_STACK_FORMAT = format_file(
+    "kernel_stack", TRACE_STACK,
+    (("int", "size", 8, 4, 1), ("unsigned long", "caller[8]", 16, 64, 0)),
+    '"\\t=> %ps\\n\\t=> %ps\\n\\t=> %ps\\n" "\\t=> %ps\\n\\t=> %ps\\n\\t=> %ps\\n" '
+    '"\\t=> %ps\\n\\t=> %ps\\n", '
+    + ", ".join(f"(void *)REC->caller[{i}]" for i in range(8)))
+
+PRINT_FORMAT = format_file(
+    "print", TRACE_PRINT,
+    (("unsigned long", "ip", 8, 8, 0), ("char", "buf[]", 16, 0, 0)),
+    '"%ps: %s", (void *)REC->ip, REC->buf')
