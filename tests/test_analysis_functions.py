@@ -242,7 +242,7 @@ def test_plots_by_hand() -> None:
 
 def test_through_encoded_pages(tmp_path: Path) -> None:
     """Hand-made ring-buffer pages, through open_trace(), into the tables."""
-    from ftracelab.trace.trace import FUNCTION_FORMAT
+    from ftracelab.trace.trace_entries import FUNCTION_FORMAT
 
     root = tmp_path
     (root / "events" / "ftrace" / "function").mkdir(parents=True)
