@@ -201,12 +201,23 @@ class Lab:
         """
         if not self.booted:
             raise WorkloadError("the kernel has not booted yet: call lab.boot() first")
-        return self.runner.start(workload, cpu=cpu, count_calls=count_calls, comm=comm,
-                                 **params)
+        try:
+            return self.runner.start(workload, cpu=cpu, count_calls=count_calls, comm=comm,
+                                     **params)
+        finally:
+            self.trace_array.check_dump()
 
     def resume(self) -> RunRecord:
         """Continue a paused run."""
-        return self.runner.resume()
+        try:
+            return self.runner.resume()
+        finally:
+            self.trace_array.check_dump()
+
+    @property
+    def dmesg(self) -> str:
+        """The kernel log: what ftrace_dump() printed for the dump/cpudump commands."""
+        return "".join(self.trace_array.dmesg)
 
     def _repr_html_(self) -> str:
         state = "booted" if self.booted else "not booted"

@@ -14,17 +14,22 @@ are the kernel's:
   ``echo nomatch > set_ftrace_filter`` leaves an empty filter (everything is
   traced) while ``>>`` leaves the filter as it was.
 
-Function commands (``func:traceon`` ...) arrive with the triggers issue; here
-any ``:command`` is rejected with EINVAL.
+Function commands (trace_functions.c: ``func:traceon[:count]``, ``traceoff``,
+``stacktrace``, ``dump``, ``cpudump``) register probes on the matched
+functions instead of editing the filter; they read back after the filter as
+``schedule:traceoff:unlimited`` or ``...:count=N`` and ``!func:cmd`` removes
+them. A native callback (function_trace_probe_call) runs them, with its own
+ftrace_ops. ``mod:`` is refused: the mini-kernel has no modules.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import struct
 
 from ..tracefs import TraceFS
-from .ftrace_ops import FtraceOps
+from .ftrace_ops import FtraceOps, FtraceOpsFlag
 from .ftrace_regex import filter_parse_regex, match_records
 from .ftrace_update import Ftrace
 
@@ -42,6 +47,7 @@ class FilterFiles:
         self.ftrace = ftrace
         self.global_ops = FtraceOps(ftrace, "ftrace_stub", ftrace.default_flags(), "global_ops")
         self.pids: list[int] = []
+        self.probes = FuncProbes(ftrace)
 
     def register(self, tracefs: TraceFS) -> None:
         add = tracefs.add_file
@@ -57,9 +63,10 @@ class FilterFiles:
     def read_hash(self, notrace: bool) -> str:
         """t_show(): the hash's functions in record order; an empty filter says so."""
         ips = self.global_ops.notrace_ips if notrace else self.global_ops.filter_ips
+        probes = "" if notrace else self.probes.show()
         if not ips:
-            return "" if notrace else "#### all functions enabled ####\n"
-        return "".join(f"{r.function}\n" for r in self.ftrace.records if r.ip in ips)
+            return ("" if notrace else "#### all functions enabled ####\n") + probes
+        return "".join(f"{r.function}\n" for r in self.ftrace.records if r.ip in ips) + probes
 
     def write_hash(self, text: str, append: bool, notrace: bool) -> None:
         path = "set_ftrace_notrace" if notrace else "set_ftrace_filter"
@@ -69,8 +76,10 @@ class FilterFiles:
         error: OSError | None = None
         for word in text.split():
             if ":" in word:
-                error = _einval(path)            # no function commands registered yet
-                break
+                if notrace or not self.probes.command(word):
+                    error = _einval(path)
+                    break
+                continue
             pat = filter_parse_regex(word)
             hits = match_records(names, pat)
             if not hits:
@@ -113,3 +122,92 @@ class FilterFiles:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "set_ftrace_pid")
         self.pids = sorted(pids)
         self.ftrace.set_pids(self.pids)
+
+
+PROBE_COMMANDS = {"traceon": 1, "traceoff": 2, "stacktrace": 3, "dump": 4, "cpudump": 5}
+PROBE_DEFAULT_COUNT = {"dump": 1, "cpudump": 1}
+MAX_FUNC_PROBES = 512
+PROBE_ENTRY = struct.Struct("<QiiQ")          # struct func_probe_entry (trace_functions.c)
+
+
+class FuncProbes:
+    """The function commands and the ftrace_ops that runs them."""
+
+    def __init__(self, ftrace: Ftrace) -> None:
+        self.ftrace = ftrace
+        self.entries: dict[tuple[int, str], int] = {}     # (ip, cmd) -> count, -1 unlimited
+        self.order: list[str] = []                         # commands in registration order
+        self.ops = FtraceOps(ftrace, "function_trace_probe_call", FtraceOpsFlag.RECURSION,
+                             "func_probes")
+
+    def command(self, word: str) -> bool:
+        """Apply ``[!]glob:cmd[:param]``; False if it is not a valid command."""
+        negate = word.startswith("!")
+        glob, _, rest = word.lstrip("!").partition(":")
+        cmd, _, param = rest.partition(":")
+        if cmd not in PROBE_COMMANDS or not glob:
+            return False
+        if param and not negate:
+            try:
+                count = int(param, 10)
+            except ValueError:
+                return False
+        else:
+            count = PROBE_DEFAULT_COUNT.get(cmd, -1)
+        names = [r.function for r in self.ftrace.records]
+        hits = match_records(names, filter_parse_regex(glob))
+        if not hits:
+            return False
+        self._sync_counts()
+        for i in hits:
+            key = (self.ftrace.records[i].ip, cmd)
+            if negate:
+                self.entries.pop(key, None)
+            else:
+                self.entries[key] = count
+        if cmd not in self.order:
+            self.order.append(cmd)
+        self._install()
+        return True
+
+    def _sync_counts(self) -> None:
+        """Counts run down in the kernel: read them back before changing the table."""
+        m = self.ftrace.machine
+        n = int.from_bytes(m.read(m.symbols["nr_func_probes"], 4), "little")
+        raw = m.read(m.symbols["func_probes"], PROBE_ENTRY.size * n) if n else b""
+        by_code = {v: k for k, v in PROBE_COMMANDS.items()}
+        for ip, code, _pad, count in PROBE_ENTRY.iter_unpack(raw):
+            key = (ip, by_code[code])
+            if key in self.entries:
+                self.entries[key] = count - (1 << 64) if count >= 1 << 63 else count
+
+    def _install(self) -> None:
+        m = self.ftrace.machine
+        rows = sorted((ip, PROBE_COMMANDS[cmd], count) for (ip, cmd), count in self.entries.items())
+        if len(rows) > MAX_FUNC_PROBES:
+            raise OSError(errno.ENOMEM, os.strerror(errno.ENOMEM), "set_ftrace_filter")
+        m.write(m.symbols["func_probes"],
+                b"".join(PROBE_ENTRY.pack(ip, code, 0, count & 0xFFFF_FFFF_FFFF_FFFF)
+                         for ip, code, count in rows))
+        m.write_u32(m.symbols["nr_func_probes"], len(rows))
+        self.ops.filter_ips = {ip for ip, _code, _count in rows}
+        if rows and not self.ops.enabled:
+            self.ftrace.register_ops(self.ops)
+        elif rows:
+            self.ftrace.refresh(self.ops)
+        elif self.ops.enabled:
+            self.ftrace.unregister(self.ops)
+
+    def show(self) -> str:
+        """The probes' lines of set_ftrace_filter (ftrace_probe_print())."""
+        self._sync_counts()
+        out = []
+        for cmd in self.order:
+            for rec in self.ftrace.records:
+                count = self.entries.get((rec.ip, cmd))
+                if count is None:
+                    continue
+                tail = "unlimited" if count == -1 else f"count={count}"
+                out.append(f"{rec.function}:{cmd}:{tail}\n")
+        return "".join(out)
+

@@ -114,6 +114,7 @@ class TraceArray:
         self.buffer = RingBuffer(machine, ftrace.data, pages)
         self.tracer = TRACERS["nop"]
         self.clock = "local"
+        self.dmesg: list[str] = []    # what ftrace_dump() printed (the kernel log)
         self.options = {name: value for name, value in CORE_OPTIONS}
         for opts in TRACER_OPTIONS.values():
             self.options.update(opts)
@@ -267,6 +268,19 @@ class TraceArray:
         It never blocks: with nothing new it returns an empty string."""
         cpus = range(self.m.ncpus) if cpu is None else [cpu]
         return self._lines({c: b"".join(self.buffer.consume_all(c)) for c in cpus})
+
+    def check_dump(self) -> None:
+        """ftrace_dump(): a dump/cpudump command fired; print the buffer (all CPUs, or
+        the CPU that fired) to the kernel log, consuming it, as the kernel does."""
+        m = self.m
+        request = int.from_bytes(m.read(m.symbols["ftrace_dump_request"], 4), "little")
+        if not request:
+            return
+        cpu = int.from_bytes(m.read(m.symbols["ftrace_dump_cpu"], 4), "little")
+        m.write_u32(m.symbols["ftrace_dump_request"], 0)
+        body = self.render_pipe(cpu if request == 2 else None)
+        self.dmesg.append("Dumping ftrace buffer:\n---------------------------------\n"
+                          + body + "---------------------------------\n")
 
     def _write_trace(self, text: str, append: bool) -> None:
         """``echo > trace`` empties the buffers (tracing_reset_online_cpus)."""

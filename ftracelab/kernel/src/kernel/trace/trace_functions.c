@@ -50,6 +50,7 @@ struct print_entry {
 __used int ftrace_func_stack_trace;  /* options/func_stack_trace (set by the lab) */
 
 int trace_test_and_set_recursion(unsigned long ip, int start);
+extern char ftrace_caller[], ftrace_epilogue[];
 void trace_clear_recursion(int bit);
 
 __used u64 function_trace_calls;    /* entries the function tracer wrote */
@@ -154,7 +155,11 @@ static notrace noinline void ftrace_trace_stack(struct trace_buffer *buffer, uns
 		unsigned long ret = fp[1];
 
 		if (ret >= MODULES_VADDR && ret < MODULES_END) {
-			calls[nr++] = FTRACE_TRAMPOLINE_MARKER;
+			calls[nr++] = FTRACE_TRAMPOLINE_MARKER;   /* is_ftrace_trampoline() */
+			break;
+		}
+		if (ret >= (unsigned long)ftrace_caller && ret < (unsigned long)ftrace_epilogue) {
+			calls[nr++] = ret;        /* the shared ftrace_caller/ftrace_regs_caller */
 			break;
 		}
 		fp = (unsigned long *)fp[0];
@@ -238,3 +243,92 @@ notrace void function_trace_call(unsigned long ip, unsigned long parent_ip,
 	local_irq_restore(irqflags);
 	trace_clear_recursion(bit);
 }
+
+/*
+ * Function commands of set_ftrace_filter (trace_functions.c: ftrace_traceon/
+ * traceoff/stacktrace/dump/cpudump probes, called through
+ * function_trace_probe_call()). The lab keeps the table sorted by ip;
+ * count -1 is "unlimited".
+ */
+#define PROBE_TRACEON 1
+#define PROBE_TRACEOFF 2
+#define PROBE_STACKTRACE 3
+#define PROBE_DUMP 4
+#define PROBE_CPUDUMP 5
+#define MAX_FUNC_PROBES 512
+
+struct func_probe_entry {
+	unsigned long ip;
+	int cmd;
+	int pad;
+	long count;
+};
+
+__used struct func_probe_entry func_probes[MAX_FUNC_PROBES];
+__used unsigned int nr_func_probes;
+__used int ftrace_dump_request;     /* 1 all CPUs, 2 this CPU: the lab prints the buffer */
+__used int ftrace_dump_cpu;
+
+static notrace bool probe_count(long *count)
+{
+	if (!*count)
+		return false;
+	if (*count != -1)
+		(*count)--;
+	return true;
+}
+
+notrace void function_trace_probe_call(unsigned long ip, unsigned long parent_ip,
+				       struct ftrace_ops *op, struct ftrace_regs *fregs)
+{
+	struct trace_buffer *buffer = global_trace_buffer;
+	unsigned int lo = 0, hi = nr_func_probes, ctx;
+	unsigned long irqflags;
+	int bit;
+
+	(void)op;
+	(void)fregs;
+	bit = trace_test_and_set_recursion(ip, TRACE_FTRACE_START);
+	if (bit < 0)
+		return;
+	while (lo < hi) {                         /* the first entry for ip */
+		unsigned int mid = (lo + hi) / 2;
+
+		if (func_probes[mid].ip < ip)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	ctx = tracing_gen_ctx();
+	irqflags = local_irq_save();
+	simulate_work_inline(RB_WRITE_COST_NS);
+	for (; lo < nr_func_probes && func_probes[lo].ip == ip; lo++) {
+		struct func_probe_entry *p = &func_probes[lo];
+
+		switch (p->cmd) {
+		case PROBE_TRACEON:       /* counts only when it changes the state */
+			if (buffer->record_disabled && probe_count(&p->count))
+				buffer->record_disabled = 0;
+			break;
+		case PROBE_TRACEOFF:
+			if (!buffer->record_disabled && probe_count(&p->count))
+				buffer->record_disabled = 1;
+			break;
+		case PROBE_STACKTRACE:
+			if (!buffer->record_disabled && probe_count(&p->count))
+				ftrace_trace_stack(buffer, ctx, ip, parent_ip);
+			break;
+		case PROBE_DUMP:
+		case PROBE_CPUDUMP:
+			if (probe_count(&p->count)) {
+				buffer->record_disabled = 1;   /* ftrace_dump() turns tracing off */
+				ftrace_dump_request = p->cmd == PROBE_DUMP ? 1 : 2;
+				ftrace_dump_cpu = smp_processor_id();
+			}
+			break;
+		}
+	}
+	local_irq_restore(irqflags);
+	trace_clear_recursion(bit);
+}
+

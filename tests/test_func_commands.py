@@ -1,0 +1,96 @@
+"""Function commands in set_ftrace_filter, after the kernel's selftest
+tools/testing/selftests/ftrace/test.d/ftrace/func_set_ftrace_file.tc, and what
+they do when the functions run."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+from ftracelab import Lab
+
+ALL = "#### all functions enabled ####"
+F1, F2 = "schedule", "do_sched_yield"
+
+
+def _lines(lab: Lab) -> list[str]:
+    return str(lab.tracefs.read("set_ftrace_filter")).splitlines()
+
+
+def test_func_set_ftrace_file_selftest(lab: Lab) -> None:
+    fs = lab.tracefs
+    assert _lines(lab) == [ALL]
+    fs.write("set_ftrace_filter", f"{F1}:traceoff")
+    assert sorted(_lines(lab)) == sorted([ALL, f"{F1}:traceoff:unlimited"])
+    fs.write("set_ftrace_filter", F1)
+    assert sorted(_lines(lab)) == sorted([F1, f"{F1}:traceoff:unlimited"])
+    fs.append("set_ftrace_filter", F2)
+    assert sorted(_lines(lab)) == sorted([F1, F2, f"{F1}:traceoff:unlimited"])
+    fs.append("set_ftrace_filter", f"{F2}:traceoff")
+    assert sorted(_lines(lab)) == sorted([F1, F2, f"{F1}:traceoff:unlimited",
+                                          f"{F2}:traceoff:unlimited"])
+    fs.write("set_ftrace_filter", F1)
+    assert sorted(_lines(lab)) == sorted([F1, f"{F1}:traceoff:unlimited",
+                                          f"{F2}:traceoff:unlimited"])
+    fs.write("set_ftrace_filter", "")
+    assert sorted(_lines(lab)) == sorted([ALL, f"{F1}:traceoff:unlimited",
+                                          f"{F2}:traceoff:unlimited"])
+    # the selftest's globbed part: *lock*, then remove subsets with !glob:traceoff
+    names = str(fs.read("available_filter_functions")).split()
+
+    def actual() -> list[str]:
+        return sorted({ln.split(":")[0] for ln in _lines(lab) if not ln.startswith("#")})
+
+    fs.append("set_ftrace_filter", f"!{F1}:traceoff")
+    fs.append("set_ftrace_filter", f"!{F2}:traceoff")
+    expected = sorted({n for n in names if "lock" in n})
+    fs.write("set_ftrace_filter", "*lock*:traceoff")
+    assert actual() == expected
+    fs.append("set_ftrace_filter", "!*spin*lock:traceoff")
+    expected = [n for n in expected if not ("spin" in n and n.endswith("lock"))]
+    assert actual() == expected
+    fs.append("set_ftrace_filter", "!m*lock:traceoff")
+    expected = [n for n in expected if not (n.startswith("m") and n.endswith("lock"))]
+    assert actual() == expected
+    fs.append("set_ftrace_filter", "!*:traceoff")
+    assert actual() == []
+    assert lab.ftrace.ops == []                          # the probe ops is gone too
+
+
+@pytest.mark.parametrize("word", ["vfs_read:nosuchcmd", "vfs_read:mod:ext4", "nomatch:traceoff",
+                                  ":traceoff", "vfs_read:traceoff:x"])
+def test_bad_commands_are_einval(booted_lab: Lab, word: str) -> None:
+    with pytest.raises(OSError) as info:
+        booted_lab.tracefs.write("set_ftrace_filter", word)
+    assert info.value.errno == errno.EINVAL
+
+
+def test_traceoff_with_a_count_and_traceon(lab: Lab) -> None:
+    fs = lab.tracefs
+    fs.write("set_ftrace_filter", "vfs_* ksys_*")
+    fs.write("current_tracer", "function")
+    fs.append("set_ftrace_filter", "vfs_write:traceoff:1")
+    lab.run("cat", path="/etc/motd")
+    assert fs.read("tracing_on") == "0\n"
+    assert "vfs_write:traceoff:count=0" in _lines(lab)
+    funcs = list(lab.trace().df_events()["func"])
+    assert "vfs_write" not in funcs and funcs[-1] == "ksys_write"   # stopped right there
+    fs.append("set_ftrace_filter", "vfs_read:traceon")
+    lab.run("cat", path="/etc/motd")
+    assert fs.read("tracing_on") == "1\n"                   # the count was used up: stays on
+
+
+def test_stacktrace_and_dump(lab: Lab) -> None:
+    fs = lab.tracefs
+    fs.write("set_ftrace_filter", "vfs_read")
+    fs.write("current_tracer", "function")
+    fs.append("set_ftrace_filter", "vfs_read:stacktrace:1")
+    fs.append("set_ftrace_filter", "vfs_write:cpudump")
+    assert "vfs_write:cpudump:count=1" in _lines(lab)
+    lab.run("cat", path="/etc/motd")
+    assert "vfs_read:stacktrace:count=0" in _lines(lab)
+    assert lab.dmesg.startswith("Dumping ftrace buffer:\n")
+    assert " => vfs_read\n => ksys_read\n => do_syscall_64\n" in lab.dmesg
+    assert fs.read("tracing_on") == "0\n"                   # ftrace_dump() turns tracing off
+    assert "entries-in-buffer/entries-written: 0/" in str(fs.read("trace"))   # consumed
