@@ -87,7 +87,7 @@ FILTER_CASES = [
     ([(">", "vfs_read", 0), (">>", "nomatch", errno.EINVAL)], ["vfs_read"]),
     ([(">", "vfs_read nomatch vfs_write", errno.EINVAL)], ["vfs_read"]),   # stops at the bad word
     ([(">", "do_syscall_64", errno.EINVAL)], ["#### all functions enabled ####"]),  # notrace
-    ([(">", "vfs_read:traceoff", errno.EINVAL)], ["#### all functions enabled ####"]),
+    ([(">", "vfs_read:nosuchcmd", errno.EINVAL)], ["#### all functions enabled ####"]),
     ([(">", "0", errno.EINVAL)], ["#### all functions enabled ####"]),
     ([(">", "99999", errno.EINVAL)], ["#### all functions enabled ####"]),
     ([(">", "vfs_read", 0), (">>", "!vfs_write", 0)], ["vfs_read"]),       # removing a non-member
