@@ -188,3 +188,17 @@ def test_format_files_are_6_12s(booted_lab: Lab, event: str) -> None:
     if not real.exists():
         pytest.skip("the real Linux 6.12 captures are not here")
     assert ours == real.read_text()
+
+
+def test_a_python_tracer_writes_through_trace_marker(lab: Lab) -> None:
+    """A Python callback writes events with the kernel's own writer, as the task it traces."""
+    fs = lab.tracefs
+
+    def py_tracer(ip: int, parent_ip: int, ops: object, fregs: object) -> None:
+        fs.write("trace_marker", f"{lab.kallsyms.format_short(ip)} count={fregs.rdx}")  # type: ignore[attr-defined]
+
+    lab.ftrace.register(py_tracer, filter="ksys_read")
+    lab.run("cat", path="/etc/motd")
+    lines = [ln for ln in str(fs.read("trace")).splitlines() if not ln.startswith("#")]
+    assert lines == [ln for ln in lines if "cat-101" in ln and "tracing_mark_write: ksys_read "
+                     "count=4096" in ln] and len(lines) == 2

@@ -201,6 +201,8 @@ __used notrace long tracing_mark_write(const char *ubuf, size_t cnt)
 		return -EBADF;
 	}
 	fill_entry(&entry->ent, TRACE_PRINT, ctx);
+	if (current->pid && !cmdline_saved(current->pid))  /* as the sched_switch probe would */
+		trace_save_cmdline(current);
 	entry->ip = (unsigned long)tracing_mark_write;
 	_copy_from_user(entry->buf, ubuf, cnt);
 	if (!cnt || entry->buf[cnt - 1] != '\n')
