@@ -68,7 +68,7 @@ def _lab_trace() -> Lab:
 
 
 @pytest.mark.parametrize("option", ["", "noprint-parent", "sym-offset", "sym-addr",
-                                    "nocontext-info", "noirq-info", "record-tgid"])
+                                    "nocontext-info", "noirq-info", "record-tgid", "raw"])
 def test_trace_golden(option: str, golden: Callable[[str, str], None]) -> None:
     lab = _lab_trace()
     if option:

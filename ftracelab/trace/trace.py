@@ -238,7 +238,7 @@ class TraceArray:
         o = self.options
         return OutputOptions(print_parent=o["print-parent"], sym_offset=o["sym-offset"],
                              sym_addr=o["sym-addr"], context_info=o["context-info"],
-                             irq_info=o["irq-info"], record_tgid=o["record-tgid"])
+                             irq_info=o["irq-info"], record_tgid=o["record-tgid"], raw=o["raw"])
 
     def _lines(self, raw: dict[int, bytes]) -> str:
         from ..analysis.events import Trace

@@ -67,6 +67,7 @@ class OutputOptions:
     context_info: bool = True
     irq_info: bool = True
     record_tgid: bool = False
+    raw: bool = False
 
 
 def lat_fmt(flags: int, preempt_count: int) -> str:
@@ -120,7 +121,12 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
     extra: dict[str, list[Any]] = {c: ev[c].tolist() if c in ev else [0] * len(ev)
                                    for c in ("ip", "parent_ip", "caller", "buf")}
     lines = []
+    raw_ts = ev["ts"].tolist()
     for i, (ts, event, comm, pid, cpu, flags, pc) in enumerate(zip(stamps, *cols, strict=True)):
+        if opts.raw:                      # print_raw_fmt(): pid cpu ts, then the raw handler
+            ctx = f"{pid} {cpu} {raw_ts[i]} " if opts.context_info else ""
+            lines.append(ctx + _raw_body(event, extra, i))
+            continue
         if event == "function":
             body = _sym(sym, int(extra["ip"][i]), opts)
             if opts.print_parent:
@@ -144,6 +150,16 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
             ctx += lat_fmt(int(flags), int(pc)) + " "
         lines.append(f"{ctx}{ts}: {body}")
     return lines
+
+
+def _raw_body(event: str, extra: dict[str, list[Any]], i: int) -> str:
+    """The raw handlers: trace_fn_raw "%lx %lx", trace_print_raw "# %lx %s", and
+    trace_nop_print "type: %d" for entries without one (kernel_stack)."""
+    if event == "function":
+        return f"{int(extra['ip'][i]):x} {int(extra['parent_ip'][i]):x}"
+    if event == "print":
+        return f"# {int(extra['ip'][i]):x} " + str(extra["buf"][i]).rstrip("\n")
+    return "type: 4"
 
 
 def _sym(sym: Callable[[int, bool], str], addr: int, opts: OutputOptions) -> str:
