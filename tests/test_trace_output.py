@@ -3,6 +3,7 @@ golden files for the option variants, and the latency-flag characters."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,7 +69,8 @@ def _lab_trace() -> Lab:
 
 
 @pytest.mark.parametrize("option", ["", "noprint-parent", "sym-offset", "sym-addr",
-                                    "nocontext-info", "noirq-info", "record-tgid", "raw"])
+                                    "nocontext-info", "noirq-info", "record-tgid", "raw",
+                                    "hex"])
 def test_trace_golden(option: str, golden: Callable[[str, str], None]) -> None:
     lab = _lab_trace()
     if option:
@@ -77,6 +79,34 @@ def test_trace_golden(option: str, golden: Callable[[str, str], None]) -> None:
     assert isinstance(text, str)
     golden(f"trace_function{'_' + option if option else ''}.txt", text)
     assert lab.tracefs.read("trace") == text            # reading does not consume
+
+
+def test_trace_bin_is_the_entries_memory() -> None:
+    """options/bin: the header, then per entry pid, cpu, ts and ip, parent_ip as raw
+    little-endian memory (print_bin_fmt + trace_fn_bin); stack entries print
+    trace_nop_print's text. Parsed back, the stream is the buffer's entries."""
+    lab = _lab_trace()
+    lab.tracefs.write("options/func_stack_trace", "1")
+    lab.run("getpid", loops=1)
+    lab.tracefs.write("trace_options", "bin")
+    data = lab.tracefs.read("trace")
+    assert isinstance(data, bytes)
+    text_header = header("function", 0, 0, 2).split("\n")[-3:]
+    body = data[data.index(text_header[-2].encode()) + len(text_header[-2]) + 1:]
+    df = lab.trace().df_events()
+    df = df[df["event"].isin(["function", "kernel_stack"])]
+    pos = 0
+    for row in df.itertuples():
+        pid, cpu, ts = struct.unpack_from("<iiQ", body, pos)
+        pos += 16
+        assert (pid, cpu, ts) == (row.pid, row.cpu, row.ts)
+        if row.event == "function":
+            assert struct.unpack_from("<QQ", body, pos) == (row.ip, row.parent_ip)
+            pos += 16
+        else:
+            assert body[pos:pos + 8] == b"type: 4\n"
+            pos += 8
+    assert pos == len(body) and len(df) > 10
 
 
 def test_trace_options_file_and_errors(booted_lab: Lab) -> None:

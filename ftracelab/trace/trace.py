@@ -30,7 +30,7 @@ from .ftrace_ops import FtraceOpsFlag, KernelArena
 from .ftrace_update import Ftrace
 from .ring_buffer import BUF_PAGE_SIZE, TRACE_BUF_SIZE_DEFAULT_KB, RingBuffer
 from .trace_entries import FUNCTION_FORMAT, KERNEL_STACK_FORMAT, PRINT_FORMAT
-from .trace_output import OutputOptions, function_lines, header
+from .trace_output import OutputOptions, binary_records, function_lines, header
 
 # struct saved_cmdlines_buffer (kernel/trace/trace_functions.c)
 PID_MAP = 1024
@@ -172,7 +172,8 @@ class TraceArray:
         return lambda: b"".join(self.buffer.consume_full_pages(cpu))
 
     @staticmethod
-    def _cpu_reader(render: Callable[[int | None], str], cpu: int) -> Callable[[], str]:
+    def _cpu_reader(render: Callable[[int | None], str | bytes], cpu: int
+                    ) -> Callable[[], str | bytes]:
         return lambda: render(cpu)
 
     def _stats_reader(self, cpu: int) -> Callable[[], str]:
@@ -238,9 +239,11 @@ class TraceArray:
         o = self.options
         return OutputOptions(print_parent=o["print-parent"], sym_offset=o["sym-offset"],
                              sym_addr=o["sym-addr"], context_info=o["context-info"],
-                             irq_info=o["irq-info"], record_tgid=o["record-tgid"], raw=o["raw"])
+                             irq_info=o["irq-info"], record_tgid=o["record-tgid"], raw=o["raw"],
+                             hex=o["hex"], bin=o["bin"])
 
-    def _lines(self, raw: dict[int, bytes]) -> str:
+    def _lines(self, raw: dict[int, bytes]) -> str | bytes:
+        """print_trace_line() for every entry; with options/bin the lines are bytes."""
         from ..analysis.events import Trace
 
         ks = self.m.kallsyms
@@ -249,21 +252,26 @@ class TraceArray:
             return ks.format_ps(addr) if offset else ks.format_short(addr)
 
         df = Trace(self.tracedir(raw)).df_events()
-        lines = function_lines(df, sym, self.output_options(), tgid=lambda pid: pid)
+        opts = self.output_options()
+        if opts.bin:
+            return binary_records(df, opts)
+        lines = function_lines(df, sym, opts, tgid=lambda pid: pid)
         return "".join(line + "\n" for line in lines)
 
-    def render_trace(self, cpu: int | None = None) -> str:
+    def render_trace(self, cpu: int | None = None) -> str | bytes:
         """The ``trace`` file (or per_cpu/cpuN/trace): header and lines, not consuming.
-        The header counts all CPUs, as print_event_info() does for both."""
+        The header counts all CPUs, as print_event_info() does for both. With
+        options/bin the entries are binary and the whole file is bytes."""
         stats = [self.buffer.stats(c) for c in range(self.m.ncpus)]
         in_buffer = sum(s.entries for s in stats)
         written = in_buffer + sum(s.overrun for s in stats)
         cpus = range(self.m.ncpus) if cpu is None else [cpu]
         raw = {c: b"".join(self.buffer.snapshot(c)) for c in cpus}
-        return header(self.tracer.name, in_buffer, written, self.m.ncpus,
-                      self.output_options()) + self._lines(raw)
+        head = header(self.tracer.name, in_buffer, written, self.m.ncpus, self.output_options())
+        lines = self._lines(raw)
+        return head.encode() + lines if isinstance(lines, bytes) else head + lines
 
-    def render_pipe(self, cpu: int | None = None) -> str:
+    def render_pipe(self, cpu: int | None = None) -> str | bytes:
         """``trace_pipe``: the lines of every event not read yet, consuming them.
         It never blocks: with nothing new it returns an empty string."""
         cpus = range(self.m.ncpus) if cpu is None else [cpu]
@@ -279,6 +287,8 @@ class TraceArray:
         cpu = int.from_bytes(m.read(m.symbols["ftrace_dump_cpu"], 4), "little")
         m.write_u32(m.symbols["ftrace_dump_request"], 0)
         body = self.render_pipe(cpu if request == 2 else None)
+        if isinstance(body, bytes):       # options/bin: printk would emit the raw bytes
+            body = body.decode(errors="backslashreplace")
         self.dmesg.append("Dumping ftrace buffer:\n---------------------------------\n"
                           + body + "---------------------------------\n")
 

@@ -1,7 +1,8 @@
 """The text of the ``trace`` file for the function tracer (kernel/trace/trace.c:
 print_trace_header(), print_event_info(), print_func_help_header_irq(),
-trace_print_context(); kernel/trace/trace_output.c: trace_print_lat_fmt(),
-trace_fn_trace(), seq_print_ip_sym()).
+trace_print_context(), print_raw_fmt(), print_hex_fmt(), print_bin_fmt();
+kernel/trace/trace_output.c: trace_print_lat_fmt(), trace_fn_trace() and its raw, hex
+and binary siblings, trace_nop_print(), seq_print_ip_sym()).
 
 A line, with the default options (print-parent, context-info, irq-info)::
 
@@ -22,6 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+from .trace_entries import TRACE_FN, TRACE_PRINT, TRACE_STACK
 
 TRACE_FLAG_IRQS_OFF = 0x01
 TRACE_FLAG_NEED_RESCHED = 0x04
@@ -68,6 +71,8 @@ class OutputOptions:
     irq_info: bool = True
     record_tgid: bool = False
     raw: bool = False
+    hex: bool = False
+    bin: bool = False
 
 
 def lat_fmt(flags: int, preempt_count: int) -> str:
@@ -123,6 +128,10 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
     lines = []
     raw_ts = ev["ts"].tolist()
     for i, (ts, event, comm, pid, cpu, flags, pc) in enumerate(zip(stamps, *cols, strict=True)):
+        if opts.hex:                      # print_hex_fmt(): checked before raw, as the kernel does
+            ctx = (_hex(pid, 4) + _hex(cpu, 4) + _hex(raw_ts[i], 8)) if opts.context_info else ""
+            lines.append(ctx + _hex_body(event, extra, i))
+            continue
         if opts.raw:                      # print_raw_fmt(): pid cpu ts, then the raw handler
             ctx = f"{pid} {cpu} {raw_ts[i]} " if opts.context_info else ""
             lines.append(ctx + _raw_body(event, extra, i))
@@ -159,7 +168,50 @@ def _raw_body(event: str, extra: dict[str, list[Any]], i: int) -> str:
         return f"{int(extra['ip'][i]):x} {int(extra['parent_ip'][i]):x}"
     if event == "print":
         return f"# {int(extra['ip'][i]):x} " + str(extra["buf"][i]).rstrip("\n")
-    return "type: 4"
+    return _nop_print(event)
+
+
+def _nop_print(event: str) -> str:
+    """trace_nop_print(), the handler an entry gets when it registers none."""
+    return f"type: {_TYPES[event]}"
+
+
+_TYPES = {"function": TRACE_FN, "kernel_stack": TRACE_STACK, "print": TRACE_PRINT}
+
+
+def _hex(value: int, size: int) -> str:
+    """trace_seq_putmem_hex() of a little-endian field: the value's ``size`` bytes,
+    most significant first, two digits a byte, then a space."""
+    return f"{value & ((1 << 8 * size) - 1):0{2 * size}x} "
+
+
+def _hex_body(event: str, extra: dict[str, list[Any]], i: int) -> str:
+    """trace_fn_hex(); others fall back to trace_nop_print, whose own newline comes
+    before print_hex_fmt()'s (so such entries are followed by an empty line)."""
+    if event == "function":
+        return _hex(int(extra["ip"][i]), 8) + _hex(int(extra["parent_ip"][i]), 8)
+    return _nop_print(event) + "\n"
+
+
+def binary_records(df: pd.DataFrame, opts: OutputOptions = OutputOptions()) -> bytes:
+    """print_bin_fmt(): for each entry pid (s32), cpu (s32) and ts (u64) as raw
+    little-endian memory when context-info is set, then trace_fn_bin's ip and
+    parent_ip (u64 each); entries without a binary handler print trace_nop_print's
+    text. No newlines: the ``trace`` file is then a byte stream."""
+    ev = df[df["event"].isin(list(_TYPES))]
+    out = bytearray()
+    cols = [ev[c].tolist() if c in ev else [0] * len(ev)
+            for c in ("event", "pid", "cpu", "ts", "ip", "parent_ip")]
+    for event, pid, cpu, ts, ip, parent in zip(*cols, strict=True):
+        if opts.context_info:
+            out += int(pid).to_bytes(4, "little", signed=True)
+            out += int(cpu).to_bytes(4, "little", signed=True)
+            out += int(ts).to_bytes(8, "little")
+        if event == "function":
+            out += int(ip).to_bytes(8, "little") + int(parent).to_bytes(8, "little")
+        else:
+            out += (_nop_print(event) + "\n").encode()
+    return bytes(out)
 
 
 def _sym(sym: Callable[[int, bool], str], addr: int, opts: OutputOptions) -> str:
