@@ -11,7 +11,14 @@ import pytest
 
 import ftracelab
 from ftracelab import Lab
-from ftracelab.trace.trace_output import OutputOptions, function_lines, header, lat_fmt
+from ftracelab.trace.trace_output import (
+    OutputOptions,
+    delay_mark,
+    function_lines,
+    header,
+    lat_context,
+    lat_fmt,
+)
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real-traces" / "linux-6.12"
 
@@ -70,7 +77,7 @@ def _lab_trace() -> Lab:
 
 @pytest.mark.parametrize("option", ["", "noprint-parent", "sym-offset", "sym-addr",
                                     "nocontext-info", "noirq-info", "record-tgid", "raw",
-                                    "hex"])
+                                    "hex", "latency-format"])
 def test_trace_golden(option: str, golden: Callable[[str, str], None]) -> None:
     lab = _lab_trace()
     if option:
@@ -79,6 +86,38 @@ def test_trace_golden(option: str, golden: Callable[[str, str], None]) -> None:
     assert isinstance(text, str)
     golden(f"trace_function{'_' + option if option else ''}.txt", text)
     assert lab.tracefs.read("trace") == text            # reading does not consume
+
+
+@pytest.mark.parametrize("gap_ns, mark", [
+    (0, " "), (10_000, " "), (10_001, "+"), (100_001, "!"), (1_000_001, "#"),
+    (10_000_001, "*"), (100_000_001, "@"), (1_000_000_001, "$")])
+def test_delay_marks(gap_ns: int, mark: str) -> None:
+    """trace_find_mark(): a symbol once the delay is strictly above a threshold."""
+    assert delay_mark(gap_ns) == mark
+
+
+def test_latency_context_columns() -> None:
+    """lat_print_generic + lat_print_timestamp: comm cut to 8, µs since the time
+    base rounded as ns2usecs, and the mark of the gap (rounded to µs) to the next."""
+    line = lat_context("fork-storm", 102, 1, 0x01, 0x1, 5_400_000 + 1_499, 5_400_000 + 160_000,
+                       time_start=400_000)
+    assert line == "fork-sto-102       1d..1. 5001us!: "
+    assert lat_context("cat", 7, 0, 0, 0, 10_000, 10_000, 0) == "     cat-7         0.....   10us : "
+
+
+def test_latency_format_header_and_reset() -> None:
+    """An empty buffer prints just the tracer line; setting a tracer empties the buffer
+    and restarts the time base (tracer_init -> tracing_reset_online_cpus)."""
+    lab = _lab_trace()
+    fs = lab.tracefs
+    fs.write("options/latency-format", "1")
+    assert "latency trace v1.1.5" in str(fs.read("trace"))
+    fs.write("current_tracer", "nop")
+    assert fs.read("trace") == "# tracer: nop\n#\n"
+    assert lab.trace().df_events().empty
+    fs.write("options/latency-format", "0")
+    fs.write("options/context-info", "0")
+    assert fs.read("trace") == "# tracer: nop\n#\n"
 
 
 def test_trace_bin_is_the_entries_memory() -> None:

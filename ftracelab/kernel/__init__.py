@@ -9,6 +9,12 @@ from importlib import resources
 
 from ..machine.elf import ElfImage, load_elf
 
+# init_utsname()->release as the lab reports it (the latency-format header prints it)
+UTS_RELEASE = "6.12.0-ftracelab"
+# The preemption model: irqentry_exit() preempts kernel code (CONFIG_PREEMPT), which
+# print_trace_header() calls "preempt".
+PREEMPT_MODEL = "preempt"
+
 
 @lru_cache(maxsize=1)
 def load_images() -> tuple[ElfImage, ElfImage]:

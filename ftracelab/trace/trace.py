@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..formats.format_file import parse_format, parse_header_page
 from ..formats.tracedir import TraceDir, parse_kallsyms
+from ..kernel import PREEMPT_MODEL, UTS_RELEASE
 from ..machine.cpu import Machine
 from ..machine.memory import TRACE_PAGES_BASE, TRACE_PAGES_SIZE, USER_ARGS
 from ..tracefs import TraceFS
@@ -30,7 +31,14 @@ from .ftrace_ops import FtraceOpsFlag, KernelArena
 from .ftrace_update import Ftrace
 from .ring_buffer import BUF_PAGE_SIZE, TRACE_BUF_SIZE_DEFAULT_KB, RingBuffer
 from .trace_entries import FUNCTION_FORMAT, KERNEL_STACK_FORMAT, PRINT_FORMAT
-from .trace_output import OutputOptions, binary_records, function_lines, header
+from .trace_output import (
+    LatencyInfo,
+    OutputOptions,
+    binary_records,
+    function_lines,
+    header,
+    latency_header,
+)
 
 # struct saved_cmdlines_buffer (kernel/trace/trace_functions.c)
 PID_MAP = 1024
@@ -87,6 +95,7 @@ class Tracer:
 
 
 def _function_init(tr: TraceArray) -> None:
+    tr.buffer_cpu = tr.current_cpu        # function_trace_init() records array_buffer.cpu
     ops = tr.filter_files.global_ops
     ops.func = "function_trace_call"
     ops.flags = FtraceOpsFlag.RECURSION
@@ -114,6 +123,8 @@ class TraceArray:
         self.buffer = RingBuffer(machine, ftrace.data, pages)
         self.tracer = TRACERS["nop"]
         self.clock = "local"
+        self.time_start = 0           # array_buffer.time_start
+        self.buffer_cpu = 0           # array_buffer.cpu: where the tracer was set
         self.dmesg: list[str] = []    # what ftrace_dump() printed (the kernel log)
         self.options = {name: value for name, value in CORE_OPTIONS}
         for opts in TRACER_OPTIONS.values():
@@ -128,8 +139,21 @@ class TraceArray:
             return
         self.tracer.reset(self)
         self.tracer = TRACERS["nop"]
+        self.reset_online_cpus()          # tracer_init() empties the buffer first
         TRACERS[name].init(self)
         self.tracer = TRACERS[name]
+
+    @property
+    def current_cpu(self) -> int:
+        """raw_smp_processor_id() for a tracefs write: the running CPU, or CPU 0 when
+        the host writes between runs."""
+        return self.m.cpu if self.m.running else 0
+
+    def reset_online_cpus(self) -> None:
+        """tracing_reset_online_cpus(): empty every CPU's buffer and restart the
+        latency format's time base (array_buffer.time_start) at the clock now."""
+        self.buffer.reset()
+        self.time_start = self.m.clock_ns(self.current_cpu)
 
     @property
     def tracing_on(self) -> bool:
@@ -225,8 +249,7 @@ class TraceArray:
         if not self.tracing_on:
             return
         self.m.write(USER_ARGS + MARKER_OFFSET, data)
-        cpu = self.m.cpu if self.m.running else 0
-        self.m.call(cpu, "tracing_mark_write", USER_ARGS + MARKER_OFFSET, len(data))
+        self.m.call(self.current_cpu, "tracing_mark_write", USER_ARGS + MARKER_OFFSET, len(data))
 
     def _option_reader(self, name: str) -> Callable[[], str]:
         return lambda: f"{int(self.options[name])}\n"
@@ -240,7 +263,7 @@ class TraceArray:
         return OutputOptions(print_parent=o["print-parent"], sym_offset=o["sym-offset"],
                              sym_addr=o["sym-addr"], context_info=o["context-info"],
                              irq_info=o["irq-info"], record_tgid=o["record-tgid"], raw=o["raw"],
-                             hex=o["hex"], bin=o["bin"])
+                             hex=o["hex"], bin=o["bin"], latency_format=o["latency-format"])
 
     def _lines(self, raw: dict[int, bytes]) -> str | bytes:
         """print_trace_line() for every entry; with options/bin the lines are bytes."""
@@ -255,7 +278,7 @@ class TraceArray:
         opts = self.output_options()
         if opts.bin:
             return binary_records(df, opts)
-        lines = function_lines(df, sym, opts, tgid=lambda pid: pid)
+        lines = function_lines(df, sym, opts, tgid=lambda pid: pid, time_start=self.time_start)
         return "".join(line + "\n" for line in lines)
 
     def render_trace(self, cpu: int | None = None) -> str | bytes:
@@ -267,7 +290,14 @@ class TraceArray:
         written = in_buffer + sum(s.overrun for s in stats)
         cpus = range(self.m.ncpus) if cpu is None else [cpu]
         raw = {c: b"".join(self.buffer.snapshot(c)) for c in cpus}
-        head = header(self.tracer.name, in_buffer, written, self.m.ncpus, self.output_options())
+        opts = self.output_options()
+        if opts.latency_format and opts.context_info:
+            empty = not sum(stats[c].entries for c in cpus)      # trace_empty(iter)
+            lat = LatencyInfo(UTS_RELEASE, PREEMPT_MODEL, self.buffer_cpu, self.time_start)
+            head = latency_header(self.tracer.name, 0 if empty else in_buffer, written,
+                                  self.m.ncpus, lat)
+        else:
+            head = header(self.tracer.name, in_buffer, written, self.m.ncpus, opts)
         lines = self._lines(raw)
         return head.encode() + lines if isinstance(lines, bytes) else head + lines
 
@@ -295,7 +325,7 @@ class TraceArray:
     def _write_trace(self, text: str, append: bool) -> None:
         """``echo > trace`` empties the buffers (tracing_reset_online_cpus)."""
         if not append:
-            self.buffer.reset()
+            self.reset_online_cpus()
 
     def _write_size(self, text: str, append: bool) -> None:
         try:

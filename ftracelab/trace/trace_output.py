@@ -73,6 +73,7 @@ class OutputOptions:
     raw: bool = False
     hex: bool = False
     bin: bool = False
+    latency_format: bool = False
 
 
 def lat_fmt(flags: int, preempt_count: int) -> str:
@@ -100,13 +101,75 @@ def timestamps(ts: npt.NDArray[np.integer[Any]]) -> list[str]:
 def header(tracer: str, in_buffer: int, written: int, nr_cpus: int,
            opts: OutputOptions = OutputOptions()) -> str:
     """s_show()'s header: tracer name, entry counts, the column legend."""
+    if not opts.context_info:            # trace_default_header() prints nothing more
+        return f"# tracer: {tracer}\n#\n"
     head = (f"# tracer: {tracer}\n#\n"
             f"# entries-in-buffer/entries-written: {in_buffer}/{written}   #P:{nr_cpus}\n#\n")
-    if not opts.context_info:
-        return head
     if opts.irq_info:
         return head + (IRQ_HEADER_TGID if opts.record_tgid else IRQ_HEADER)
     return head + (PLAIN_HEADER_TGID if opts.record_tgid else PLAIN_HEADER)
+
+
+LAT_HELP_HEADER = ("#                    _------=> CPU#            \n"
+                   "#                   / _-----=> irqs-off/BH-disabled\n"
+                   "#                  | / _----=> need-resched    \n"
+                   "#                  || / _---=> hardirq/softirq \n"
+                   "#                  ||| / _--=> preempt-depth   \n"
+                   "#                  |||| / _-=> migrate-disable \n"
+                   "#                  ||||| /     delay           \n"
+                   "#  cmd     pid     |||||| time  |   caller     \n"
+                   "#     \\   /        ||||||  \\    |    /       \n")
+
+
+@dataclass(frozen=True)
+class LatencyInfo:
+    """What print_trace_header() reads besides the counts: the kernel release, the
+    preemption model, array_buffer.cpu and array_buffer.time_start."""
+
+    release: str
+    preempt_model: str
+    cpu: int = 0
+    time_start: int = 0
+
+
+def latency_header(tracer: str, in_buffer: int, written: int, nr_cpus: int,
+                   lat: LatencyInfo) -> str:
+    """trace_default_header() with latency-format: nothing after the tracer line for
+    an empty buffer, else print_trace_header() and print_lat_help_header(). The
+    max-latency fields stay zero and the task empty: only latency tracers set them."""
+    head = f"# tracer: {tracer}\n#\n"
+    if not in_buffer:
+        return head
+    return (head + f"# {tracer} latency trace v1.1.5 on {lat.release}\n"
+            "# " + "-" * 68 + "\n"
+            f"# latency: 0 us, #{in_buffer}/{written}, CPU#{lat.cpu} |"
+            f" (M:{lat.preempt_model} VP:0, KP:0, SP:0 HP:0 #P:{nr_cpus})\n"
+            "#    -----------------\n"
+            "#    | task: -0 (uid:0 nice:0 policy:0 rt_prio:0)\n"
+            "#    -----------------\n#\n" + LAT_HELP_HEADER)
+
+
+# trace_find_mark(): a delay above each threshold (ns) gets its symbol
+DELAY_MARKS = ((1_000_000_000, "$"), (100_000_000, "@"), (10_000_000, "*"),
+               (1_000_000, "#"), (100_000, "!"), (10_000, "+"))
+
+
+def delay_mark(delay_ns: int) -> str:
+    return next((sym for limit, sym in DELAY_MARKS if delay_ns > limit), " ")
+
+
+def _ns2usecs(ns: int) -> int:
+    return (ns + 500) // 1000
+
+
+def lat_context(comm: str, pid: int, cpu: int, flags: int, pc: int, ts: int,
+                next_ts: int, time_start: int) -> str:
+    """trace_print_lat_context() without verbose: lat_print_generic() (comm cut to
+    8 characters) and lat_print_timestamp(): µs since time_start, and the mark of
+    the gap to the next entry."""
+    rel = _ns2usecs(next_ts - ts)
+    return (f"{comm[:8]:>8}-{pid:<7} {cpu:3d}{lat_fmt(flags, pc)}"
+            f" {_ns2usecs(ts - time_start):4d}us{delay_mark(rel * 1000)}: ")
 
 
 FTRACE_TRAMPOLINE_MARKER = 0x7FFF_FFFF
@@ -114,9 +177,11 @@ FTRACE_TRAMPOLINE_MARKER = 0x7FFF_FFFF
 
 def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
                    opts: OutputOptions = OutputOptions(),
-                   tgid: Callable[[int], int | None] | None = None) -> list[str]:
+                   tgid: Callable[[int], int | None] | None = None,
+                   time_start: int = 0) -> list[str]:
     """The text of ``df``'s function, kernel_stack and print events, in order
-    (trace_fn_trace, trace_stack_print, trace_print_print with their context)."""
+    (trace_fn_trace, trace_stack_print, trace_print_print with their context).
+    ``time_start`` is the latency format's time base (array_buffer.time_start)."""
     ev = df[df["event"].isin(["function", "kernel_stack", "print"])]
     if ev.empty:
         return []
@@ -149,6 +214,11 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
             body = _sym(sym, int(extra["ip"][i]), opts) + ": " + str(extra["buf"][i]).rstrip("\n")
         if not opts.context_info:
             lines.append(body)
+            continue
+        if opts.latency_format:           # the next entry's stamp gives the delay mark
+            next_ts = raw_ts[i + 1] if i + 1 < len(raw_ts) else raw_ts[i]
+            lines.append(lat_context(str(comm), int(pid), int(cpu), int(flags), int(pc),
+                                     raw_ts[i], next_ts, time_start) + body)
             continue
         ctx = f"{comm:>16}-{pid:<7} "
         if opts.record_tgid:
