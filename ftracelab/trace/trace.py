@@ -26,6 +26,7 @@ from ..kernel import PREEMPT_MODEL, UTS_RELEASE
 from ..machine.cpu import Machine
 from ..machine.memory import TRACE_PAGES_BASE, TRACE_PAGES_SIZE, USER_ARGS
 from ..tracefs import TraceFS
+from .error_log import ErrorLog
 from .ftrace_files import FilterFiles
 from .ftrace_ops import FtraceOpsFlag, KernelArena
 from .ftrace_update import Ftrace
@@ -125,6 +126,7 @@ class TraceArray:
         self.clock = "local"
         self.time_start = 0           # array_buffer.time_start
         self.buffer_cpu = 0           # array_buffer.cpu: where the tracer was set
+        self.error_log = ErrorLog()
         self.dmesg: list[str] = []    # what ftrace_dump() printed (the kernel log)
         self.options = {name: value for name, value in CORE_OPTIONS}
         for opts in TRACER_OPTIONS.values():
@@ -155,6 +157,11 @@ class TraceArray:
         self.buffer.reset()
         self.time_start = self.m.clock_ns(self.current_cpu)
 
+    def log_err(self, loc: str, cmd: str, errs: list[str] | tuple[str, ...], err_type: int,
+                pos: int) -> None:
+        """tracing_log_err(): add an entry to ``error_log``, stamped with local_clock()."""
+        self.error_log.log(self.m.clock_ns(self.current_cpu), loc, cmd, errs, err_type, pos)
+
     @property
     def tracing_on(self) -> bool:
         return not self.buffer.record_disabled
@@ -172,6 +179,7 @@ class TraceArray:
         fs.add_file("buffer_total_size_kb",
                     read=lambda: f"{self.buffer.size_kb * self.m.ncpus}\n")
         fs.add_file("trace_clock", read=self._read_clock, write=self._write_clock, mode=0o644)
+        fs.add_file("error_log", read=self.error_log.read, write=self.error_log.write, mode=0o644)
         fs.add_file("trace_options", read=self._read_trace_options,
                     write=self._write_trace_options, mode=0o644)
         for name in self.options:
