@@ -7,6 +7,7 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import ftracelab
@@ -271,3 +272,35 @@ def test_a_python_tracer_writes_through_trace_marker(lab: Lab) -> None:
     lines = [ln for ln in str(fs.read("trace")).splitlines() if not ln.startswith("#")]
     assert lines == [ln for ln in lines if "cat-101" in ln and "tracing_mark_write: ksys_read "
                      "count=4096" in ln] and len(lines) == 2
+
+
+def test_a_python_tracer_writes_what_the_native_one_does() -> None:
+    """trace_function() from a Python callback fills the same TRACE_FN records (pid,
+    flags, preempt count, ip, parent ip; comm saved) as the native function tracer."""
+    def run(python: bool) -> pd.DataFrame:
+        lab = Lab(cpus=2, seed=0)
+        tr = lab.trace_array
+        if python:
+            lab.ftrace.register(lambda ip, parent, ops, fregs: tr.trace_function(ip, parent),
+                                filter="vfs_* ksys_*")
+        else:
+            lab.tracefs.write("set_ftrace_filter", "vfs_* ksys_*")
+            lab.tracefs.write("current_tracer", "function")
+        lab.run("cat", path="/etc/motd")
+        return lab.trace().df_events()
+
+    cols = ["cpu", "pid", "comm", "event", "common_flags", "common_preempt_count",
+            "ip", "parent_ip", "func", "parent"]
+    native, python = run(False), run(True)
+    assert len(native) == 8
+    pd.testing.assert_frame_equal(python[cols].reset_index(drop=True),
+                                  native[cols].reset_index(drop=True))
+    assert python["ts"].is_monotonic_increasing
+
+
+def test_python_writer_respects_tracing_off(lab: Lab) -> None:
+    lab.tracefs.write("tracing_on", "0")
+    assert not lab.trace_array.trace_function(0xFFFFFFFF81000000, 0)
+    lab.tracefs.write("tracing_on", "1")
+    assert lab.trace_array.trace_function(0xFFFFFFFF81000000, 0)
+    assert len(lab.trace().df_events()) == 1

@@ -68,6 +68,9 @@ PCPU_NR_IRQS = 0x68
 PCPU_NR_SWITCHES = 0x70
 NO_DEADLINE = 0xFFFF_FFFF_FFFF_FFFF
 
+# struct task_struct field offsets (include/kernel.h)
+TASK_PID = 0x00
+
 
 def percpu_addr(cpu: int) -> int:
     return PERCPU_BASE + cpu * PAGE_SIZE

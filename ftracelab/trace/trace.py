@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import os
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,14 +25,20 @@ from ..formats.format_file import parse_format, parse_header_page
 from ..formats.tracedir import TraceDir, parse_kallsyms
 from ..kernel import PREEMPT_MODEL, UTS_RELEASE
 from ..machine.cpu import Machine
-from ..machine.memory import TRACE_PAGES_BASE, TRACE_PAGES_SIZE, USER_ARGS
+from ..machine.memory import (
+    PCPU_CURRENT_TASK,
+    TASK_PID,
+    TRACE_PAGES_BASE,
+    TRACE_PAGES_SIZE,
+    USER_ARGS,
+)
 from ..tracefs import TraceFS
 from .error_log import ErrorLog
 from .ftrace_files import FilterFiles
 from .ftrace_ops import FtraceOpsFlag, KernelArena
 from .ftrace_update import Ftrace
 from .ring_buffer import BUF_PAGE_SIZE, TRACE_BUF_SIZE_DEFAULT_KB, RingBuffer
-from .trace_entries import FUNCTION_FORMAT, KERNEL_STACK_FORMAT, PRINT_FORMAT
+from .trace_entries import FUNCTION_FORMAT, KERNEL_STACK_FORMAT, PRINT_FORMAT, TRACE_FN
 from .trace_output import (
     LatencyInfo,
     OutputOptions,
@@ -258,6 +265,33 @@ class TraceArray:
             return
         self.m.write(USER_ARGS + MARKER_OFFSET, data)
         self.m.call(self.current_cpu, "tracing_mark_write", USER_ARGS + MARKER_OFFSET, len(data))
+
+    def write_entry(self, entry_type: int, payload: bytes) -> bool:
+        """Write one entry from Python with the kernel's own writer, on the current CPU
+        as its current task: tracing_gen_ctx() for the flags, ring_buffer_lock_reserve()
+        at sched_clock(), the common fields, ``payload``, ring_buffer_unlock_commit(),
+        and the task's comm saved (trace_save_cmdline). Returns False when the buffer
+        refused it (tracing off, or full in producer/consumer mode), as the kernel
+        drops the event. Python tracers use this to emit what native tracers do."""
+        m, cpu = self.m, self.current_cpu
+        buffer = m.read_u64(m.symbols["global_trace_buffer"])
+        ctx = m.call(cpu, "tracing_gen_ctx") & 0xFFFF_FFFF
+        entry = m.call(cpu, "ring_buffer_lock_reserve", buffer, 8 + len(payload), m.clock_ns(cpu))
+        if not entry:
+            return False
+        task = m.percpu_u64(cpu, PCPU_CURRENT_TASK)
+        pid = int.from_bytes(m.read(task + TASK_PID, 4), "little", signed=True)
+        m.write(entry, struct.pack("<HBBi", entry_type, ctx >> 16 & 0xFF, ctx & 0xFF, pid)
+                + payload)
+        m.call(cpu, "ring_buffer_unlock_commit", buffer)
+        if pid:                                       # not the idle task
+            m.call(cpu, "trace_save_cmdline", task)
+        return True
+
+    def trace_function(self, ip: int, parent_ip: int) -> bool:
+        """trace_function() from Python: a TRACE_FN entry for ``ip`` called from
+        ``parent_ip``, byte for byte what the native function tracer writes."""
+        return self.write_entry(TRACE_FN, struct.pack("<QQ", ip, parent_ip))
 
     def _option_reader(self, name: str) -> Callable[[], str]:
         return lambda: f"{int(self.options[name])}\n"
