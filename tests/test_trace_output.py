@@ -304,3 +304,17 @@ def test_python_writer_respects_tracing_off(lab: Lab) -> None:
     lab.tracefs.write("tracing_on", "1")
     assert lab.trace_array.trace_function(0xFFFFFFFF81000000, 0)
     assert len(lab.trace().df_events()) == 1
+
+
+def test_record_tgid_with_the_function_tracer_alone() -> None:
+    """As on the real 6.12 (a2 capture): the function tracer records no tgids, so
+    saved_tgids stays empty and every line shows "(-------)"."""
+    lab = _lab_trace()
+    lab.tracefs.write("options/record-tgid", "1")
+    lab.run("getpid", loops=1)
+    assert lab.tracefs.read("saved_tgids") == ""
+    body = [ln for ln in str(lab.tracefs.read("trace")).splitlines() if not ln.startswith("#")]
+    assert body and all("(-------)" in ln for ln in body)
+    real = REAL / "a2_function_stacktrace" / "saved_tgids.txt"
+    if real.exists():
+        assert real.read_text() == ""

@@ -134,6 +134,10 @@ class TraceArray:
         self.time_start = 0           # array_buffer.time_start
         self.buffer_cpu = 0           # array_buffer.cpu: where the tracer was set
         self.error_log = ErrorLog()
+        # tgid_map: pid -> tgid. 6.12 fills it only from sched_switch for trace events
+        # enabled with record-tgid; the function tracer never does, so with it alone
+        # record-tgid prints "(-------)" and saved_tgids is empty (as the real a2 capture).
+        self.tgid_map: dict[int, int] = {}
         self.dmesg: list[str] = []    # what ftrace_dump() printed (the kernel log)
         self.options = {name: value for name, value in CORE_OPTIONS}
         for opts in TRACER_OPTIONS.values():
@@ -196,6 +200,8 @@ class TraceArray:
         fs.add_file("trace_pipe", read=self.render_pipe, mode=0o444)
         fs.add_file("saved_cmdlines", read=lambda: "".join(
             f"{pid} {comm}\n" for pid, comm in self.saved_cmdlines()))
+        fs.add_file("saved_tgids", read=lambda: "".join(
+            f"{pid} {tgid}\n" for pid, tgid in sorted(self.tgid_map.items())))
         fs.add_file("events/header_page", read=self._header_page)
         fs.add_file("events/header_event", read=lambda: HEADER_EVENT)
         for path, text in self.formats().items():
@@ -320,7 +326,7 @@ class TraceArray:
         opts = self.output_options()
         if opts.bin:
             return binary_records(df, opts)
-        lines = function_lines(df, sym, opts, tgid=lambda pid: pid, time_start=self.time_start)
+        lines = function_lines(df, sym, opts, tgid=self.tgid_map.get, time_start=self.time_start)
         return "".join(line + "\n" for line in lines)
 
     def render_trace(self, cpu: int | None = None) -> str | bytes:
