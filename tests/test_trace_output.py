@@ -212,10 +212,7 @@ def test_stack_traces_and_markers_match_linux_6_12() -> None:
     scenario = REAL / "a2_function_stacktrace"
     if not scenario.exists():
         pytest.skip("the real Linux 6.12 captures are not here")
-    # trace_marker_raw's raw_data line ("# 1 buf: 72 61 ...") needs the record's padded
-    # payload bytes, which the text renderer does not print yet: leave that one out.
-    kernel = "".join(line for line in (scenario / "trace.txt").read_text().splitlines(True)
-                     if " buf: " not in line)
+    kernel = (scenario / "trace.txt").read_text()     # trace_marker_raw's raw_data line too
     trace = ftracelab.open_trace(scenario, kallsyms=REAL / "meta" / "kallsyms.txt.gz",
                                  cmdlines=scenario / "saved_cmdlines.txt",
                                  events=[REAL / "meta" / "events"])
@@ -227,8 +224,8 @@ def test_stack_traces_and_markers_match_linux_6_12() -> None:
         return str(symbols.lookup([addr])[0])
 
     opts = OutputOptions(record_tgid=True)
-    lines = function_lines(df, sym, opts, tgid=lambda pid: None)
-    n = len(df)                    # the header counts every entry, raw_data included
+    lines = function_lines(df, sym, opts, tgid=lambda pid: None, record=trace.record)
+    n = len(df)
     text = header("function", n, n, 2, opts) + "".join(line + "\n" for line in lines)
     assert text == kernel
 
@@ -318,3 +315,20 @@ def test_record_tgid_with_the_function_tracer_alone() -> None:
     real = REAL / "a2_function_stacktrace" / "saved_tgids.txt"
     if real.exists():
         assert real.read_text() == ""
+
+
+def test_raw_data_lines() -> None:
+    """trace_raw_data(): the id in hex, then every byte after it that the record holds
+    (padding included); raw prints the same, hex falls back to trace_nop_print."""
+    df = pd.DataFrame({"ts": [1_000], "event": ["raw_data"], "comm": ["w"], "pid": [5],
+                       "cpu": [0], "common_flags": [0], "common_preempt_count": [0],
+                       "buf": ["ab"]})
+    rec = struct.pack("<HBBiI", 18, 0, 0, 5, 0x2A) + b"ab\0\0"
+
+    def lines(**opts: bool) -> list[str]:
+        return function_lines(df, lambda a, o: "", OutputOptions(context_info=False, **opts),
+                              record=lambda row: rec)
+
+    assert lines() == lines(raw=True) == ["# 2a buf: 61 62 00 00"]
+    assert lines(hex=True) == ["type: 18\n"]
+    assert function_lines(df, lambda a, o: "", OutputOptions()) == []   # no record bytes

@@ -258,6 +258,12 @@ class Trace:
     def __len__(self) -> int:
         return len(self.pages)
 
+    def record(self, row: int) -> bytes:
+        """The whole record of :meth:`df_events` row ``row`` (its index label): common
+        fields and payload, as long as the ring buffer holds it (rounded up to 4
+        bytes, what the kernel's printers see as ``iter->ent_size``)."""
+        return self.pages.payload(int(self._order[row]))
+
     def _file_offset(self, i: int) -> tuple[int, str]:
         """(offset in its CPU's trace_pipe_raw, CPU name) of buffer index i."""
         page = i // self.pages.page_size

@@ -322,11 +322,13 @@ class TraceArray:
         def sym(addr: int, offset: bool) -> str:
             return ks.format_ps(addr) if offset else ks.format_short(addr)
 
-        df = Trace(self.tracedir(raw)).df_events()
+        trace = Trace(self.tracedir(raw))
+        df = trace.df_events()
         opts = self.output_options()
         if opts.bin:
             return binary_records(df, opts)
-        lines = function_lines(df, sym, opts, tgid=self.tgid_map.get, time_start=self.time_start)
+        lines = function_lines(df, sym, opts, tgid=self.tgid_map.get,
+                               time_start=self.time_start, record=trace.record)
         return "".join(line + "\n" for line in lines)
 
     def render_trace(self, cpu: int | None = None) -> str | bytes:

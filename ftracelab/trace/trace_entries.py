@@ -20,6 +20,7 @@ COMMON_FIELDS: tuple[Field, ...] = (
 )
 
 TRACE_FN, TRACE_STACK, TRACE_PRINT = 1, 4, 5
+TRACE_RAW_DATA = 18       # trace_marker_raw's entry (the lab does not write it yet)
 
 
 def format_file(name: str, event_id: int, fields: tuple[Field, ...], print_fmt: str) -> str:

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .trace_entries import TRACE_FN, TRACE_PRINT, TRACE_STACK
+from .trace_entries import TRACE_FN, TRACE_PRINT, TRACE_RAW_DATA, TRACE_STACK
 
 TRACE_FLAG_IRQS_OFF = 0x01
 TRACE_FLAG_NEED_RESCHED = 0x04
@@ -178,11 +178,15 @@ FTRACE_TRAMPOLINE_MARKER = 0x7FFF_FFFF
 def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
                    opts: OutputOptions = OutputOptions(),
                    tgid: Callable[[int], int | None] | None = None,
-                   time_start: int = 0) -> list[str]:
+                   time_start: int = 0,
+                   record: Callable[[int], bytes] | None = None) -> list[str]:
     """The text of ``df``'s function, kernel_stack and print events, in order
     (trace_fn_trace, trace_stack_print, trace_print_print with their context).
-    ``time_start`` is the latency format's time base (array_buffer.time_start)."""
-    ev = df[df["event"].isin(["function", "kernel_stack", "print"])]
+    ``time_start`` is the latency format's time base (array_buffer.time_start).
+    Given ``record`` (row label -> the record's bytes, e.g. :meth:`Trace.record`),
+    raw_data entries (trace_marker_raw) print too, as trace_raw_data() does."""
+    kinds = ["function", "kernel_stack", "print"] + (["raw_data"] if record else [])
+    ev = df[df["event"].isin(kinds)]
     if ev.empty:
         return []
     stamps = timestamps(ev["ts"].to_numpy())
@@ -192,7 +196,10 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
                                    for c in ("ip", "parent_ip", "caller", "buf")}
     lines = []
     raw_ts = ev["ts"].tolist()
+    labels = ev.index.tolist()
     for i, (ts, event, comm, pid, cpu, flags, pc) in enumerate(zip(stamps, *cols, strict=True)):
+        if event == "raw_data" and record:  # its trace and raw handlers print the same
+            extra["buf"][i] = _raw_data(record(labels[i]))
         if opts.hex:                      # print_hex_fmt(): checked before raw, as the kernel does
             ctx = (_hex(pid, 4) + _hex(cpu, 4) + _hex(raw_ts[i], 8)) if opts.context_info else ""
             lines.append(ctx + _hex_body(event, extra, i))
@@ -210,6 +217,8 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
             body = "<stack trace>" + "".join(
                 "\n => " + ("[FTRACE TRAMPOLINE]" if int(f) == FTRACE_TRAMPOLINE_MARKER
                             else _sym(sym, int(f), opts)) for f in frames)
+        elif event == "raw_data":
+            body = str(extra["buf"][i])
         else:
             body = _sym(sym, int(extra["ip"][i]), opts) + ": " + str(extra["buf"][i]).rstrip("\n")
         if not opts.context_info:
@@ -238,7 +247,18 @@ def _raw_body(event: str, extra: dict[str, list[Any]], i: int) -> str:
         return f"{int(extra['ip'][i]):x} {int(extra['parent_ip'][i]):x}"
     if event == "print":
         return f"# {int(extra['ip'][i]):x} " + str(extra["buf"][i]).rstrip("\n")
+    if event == "raw_data":
+        return str(extra["buf"][i])
     return _nop_print(event)
+
+
+RAW_DATA_BUF = 12      # offsetof(struct raw_data_entry, buf): after the entry and the id
+
+
+def _raw_data(rec: bytes) -> str:
+    """trace_raw_data(): the id, then every byte of the record after it in hex."""
+    return (f"# {int.from_bytes(rec[8:12], 'little'):x} buf:"
+            + "".join(f" {b:02x}" for b in rec[RAW_DATA_BUF:]))
 
 
 def _nop_print(event: str) -> str:
@@ -246,7 +266,8 @@ def _nop_print(event: str) -> str:
     return f"type: {_TYPES[event]}"
 
 
-_TYPES = {"function": TRACE_FN, "kernel_stack": TRACE_STACK, "print": TRACE_PRINT}
+_TYPES = {"function": TRACE_FN, "kernel_stack": TRACE_STACK, "print": TRACE_PRINT,
+          "raw_data": TRACE_RAW_DATA}
 
 
 def _hex(value: int, size: int) -> str:
