@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -189,9 +190,20 @@ def _assemble(n: int, parts: list[_Part]) -> npt.NDArray[np.generic] | pd.api.ex
     return out
 
 
+def _unique_inverse(values: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], I64]:
+    """np.unique(values, return_inverse=True) by hashing (pandas.factorize) instead
+    of sorting all n values: only the few distinct ones get sorted."""
+    codes, uniques = pd.factorize(values, sort=False)
+    uniques = np.asarray(uniques)
+    order = np.argsort(uniques, kind="stable")
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size)
+    return uniques[order], rank[codes]
+
+
 def _categorical(codes: I64, categories: list[str]) -> pd.Categorical:
     """A categorical keeping only the categories used (codes -1 = missing)."""
-    used = np.unique(codes[codes >= 0])
+    used = np.flatnonzero(np.bincount(codes + 1, minlength=len(categories) + 1)[1:])
     names, same = np.unique(np.array([categories[i] for i in used.tolist()], dtype=object).astype(str),
                             return_inverse=True)            # equal names (two pids, one comm) merge
     remap = np.full(len(categories) + 1, -1, dtype=np.int64)
@@ -236,7 +248,12 @@ class Trace:
         for cpu in self.cpus:
             rows = np.flatnonzero(self.pages.cpu == cpu)
             running[rows] = np.maximum.accumulate(ts[rows]) if rows.size else ts[rows]
-        self._order: I64 = np.lexsort((np.arange(ts.size), self.pages.cpu, running)).astype(np.int64)
+        if np.all(self.pages.cpu[1:] >= self.pages.cpu[:-1]):
+            # rows come CPU by CPU, each run sorted: a stable sort (timsort merges the
+            # runs) keeps buffer order and puts the lower CPU first on ties
+            self._order: I64 = np.argsort(running, kind="stable").astype(np.int64)
+        else:
+            self._order = np.lexsort((np.arange(ts.size), self.pages.cpu, running)).astype(np.int64)
 
     def _decode(self, td: TraceDir) -> DecodedPages:
         ps = self.header_page.page_size
@@ -319,10 +336,10 @@ class Trace:
             "cpu": pg.cpu[order].astype(np.int16),
             "pid": pid.astype(np.int32),
         }
-        upids, pid_code = np.unique(pid, return_inverse=True)
+        upids, pid_code = _unique_inverse(pid)
         comms = [_comm_for(int(p), self.cmdlines) for p in upids.tolist()]
         cols["comm"] = _categorical(pid_code.astype(np.int64), comms)
-        ids, type_code = np.unique(ctype, return_inverse=True)
+        ids, type_code = _unique_inverse(ctype)
         names = [self.formats[i].name if i in self.formats else f"<id {i}>" for i in ids.tolist()]
         cols["event"] = _categorical(type_code.astype(np.int64), names)
         cols["common_flags"] = ((word0 >> 16) & 0xFF).astype(np.uint8)
@@ -359,16 +376,18 @@ class Trace:
     def _symbolize(self, n: int, found: list[tuple[I64, npt.NDArray[np.uint64]]]) -> pd.Categorical:
         assert self.symbols is not None
         rows = np.concatenate([r for r, _ in found])
-        addr = np.concatenate([a for _, a in found]).astype(np.uint64)
-        idx = self.symbols.index(addr)
-        codes = np.full(n, -1, dtype=np.int64)
+        inverse, uniq = pd.factorize(np.concatenate([a for _, a in found]).astype(np.uint64))
+        uniq = np.asarray(uniq, dtype=np.uint64)      # look up each distinct address once
+        idx = self.symbols.index(uniq)
         hit = idx >= 0
-        codes[rows[hit]] = self.symbols.code[idx[hit]]
+        ucode = np.where(hit, self.symbols.code[np.where(hit, idx, 0)], -1).astype(np.int64)
         categories = list(self.symbols.names)
         if not hit.all():                 # %ps prints unknown addresses in hex
-            miss, inverse = np.unique(addr[~hit], return_inverse=True)
-            codes[rows[~hit]] = len(categories) + inverse
+            miss = np.sort(uniq[~hit])
+            ucode[~hit] = len(categories) + np.searchsorted(miss, uniq[~hit])
             categories += [hex(int(a)) for a in miss.tolist()]
+        codes = np.full(n, -1, dtype=np.int64)
+        codes[rows] = ucode[inverse]
         return _categorical(codes, categories)
 
     def __repr__(self) -> str:
