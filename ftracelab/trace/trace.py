@@ -342,10 +342,9 @@ class TraceArray:
         raw = {c: b"".join(self.buffer.snapshot(c)) for c in cpus}
         opts = self.output_options()
         if opts.latency_format and opts.context_info:
-            empty = not sum(stats[c].entries for c in cpus)      # trace_empty(iter)
-            lat = LatencyInfo(UTS_RELEASE, PREEMPT_MODEL, self.buffer_cpu, self.time_start)
-            head = latency_header(self.tracer.name, 0 if empty else in_buffer, written,
-                                  self.m.ncpus, lat)
+            lat = LatencyInfo(UTS_RELEASE, PREEMPT_MODEL, self.buffer_cpu)
+            head = latency_header(self.tracer.name, in_buffer, written, self.m.ncpus, lat,
+                                  empty=not sum(stats[c].entries for c in cpus))
         else:
             head = header(self.tracer.name, in_buffer, written, self.m.ncpus, opts)
         lines = self._lines(raw)

@@ -1,8 +1,10 @@
 """The text of the ``trace`` file for the function tracer (kernel/trace/trace.c:
-print_trace_header(), print_event_info(), print_func_help_header_irq(),
-trace_print_context(), print_raw_fmt(), print_hex_fmt(), print_bin_fmt();
-kernel/trace/trace_output.c: trace_print_lat_fmt(), trace_fn_trace() and its raw, hex
-and binary siblings, trace_nop_print(), seq_print_ip_sym()).
+trace_default_header(), print_event_info(), print_func_help_header_irq(),
+print_trace_header(), print_lat_help_header(), trace_print_context(), print_raw_fmt(),
+print_hex_fmt(), print_bin_fmt(); kernel/trace/trace_output.c: trace_print_lat_fmt(),
+trace_print_lat_context(), lat_print_timestamp(), trace_find_mark(), trace_fn_trace()
+and its raw, hex and binary siblings, trace_raw_data(), trace_nop_print(),
+seq_print_ip_sym()).
 
 A line, with the default options (print-parent, context-info, irq-info)::
 
@@ -124,21 +126,20 @@ LAT_HELP_HEADER = ("#                    _------=> CPU#            \n"
 @dataclass(frozen=True)
 class LatencyInfo:
     """What print_trace_header() reads besides the counts: the kernel release, the
-    preemption model, array_buffer.cpu and array_buffer.time_start."""
+    preemption model and array_buffer.cpu."""
 
     release: str
     preempt_model: str
     cpu: int = 0
-    time_start: int = 0
 
 
 def latency_header(tracer: str, in_buffer: int, written: int, nr_cpus: int,
-                   lat: LatencyInfo) -> str:
+                   lat: LatencyInfo, empty: bool = False) -> str:
     """trace_default_header() with latency-format: nothing after the tracer line for
     an empty buffer, else print_trace_header() and print_lat_help_header(). The
     max-latency fields stay zero and the task empty: only latency tracers set them."""
     head = f"# tracer: {tracer}\n#\n"
-    if not in_buffer:
+    if empty or not in_buffer:            # trace_empty(iter): the file's CPUs hold nothing
         return head
     return (head + f"# {tracer} latency trace v1.1.5 on {lat.release}\n"
             "# " + "-" * 68 + "\n"
