@@ -159,6 +159,9 @@ def decode_pages(data: bytes | bytearray | memoryview | npt.NDArray[np.uint8], p
         lost[sp] = (lo | (hi << np.uint64(32))).view(np.int64)
 
     # Lock-step walk: one iteration per event position, all live pages at once.
+    # Most positions hold a small data event (type_len 1..28: length from the header
+    # word alone); only the others (big data, padding, time extend/stamp) take the
+    # general path, on just their rows.
     act = np.flatnonzero(size > 0)
     pos = np.zeros(act.size, dtype=np.int64)       # byte offset within the data area
     ts = page_ts[act].copy()
@@ -167,47 +170,64 @@ def decode_pages(data: bytes | bytearray | memoryview | npt.NDArray[np.uint8], p
     got_ts: list[U64] = []
     got_off: list[I64] = []
     got_len: list[I64] = []
-    first_word = data_offset // 4
+    flat = words.reshape(-1)
     shift = np.uint64(TS_SHIFT)
     while act.size:
-        wi = first_word + pos // 4
-        w = words[act, wi].astype(np.uint64)
-        a0 = words[act, np.minimum(wi + 1, nwords - 1)].astype(np.uint64)
-        tl = (w & np.uint64(31)).astype(np.int64)
-        delta = w >> np.uint64(5)
-        null = (tl == TYPE_PADDING) & (delta == 0)
-        a0i = a0.astype(np.int64)
-        total = np.where(tl == 0, a0i + 4,
-                         np.where(tl <= TYPE_DATA_MAX, tl * 4 + 4,
-                                  np.where(tl == TYPE_PADDING, a0i + 4, 8)))
-        needs_a0 = ((tl == 0) | (tl >= TYPE_PADDING)) & ~null
-        broken = ~null & ((pos + total > lim) | (needs_a0 & (pos + 8 > lim)) | (total % 4 != 0)
-                          | ((tl == 0) & (a0i < 4)))
-        if broken.any():
-            k = int(np.flatnonzero(broken)[0])
+        wi = act * nwords + (data_offset + pos) // 4
+        w = flat[wi]
+        tl = (w & 31).astype(np.int64)
+        delta = (w >> 5).astype(np.uint64)
+        total = tl * 4 + 4
+        record = (tl >= 1) & (tl <= TYPE_DATA_MAX)
+        alive = np.ones(act.size, dtype=bool)
+        special = np.flatnonzero(~record)
+        past = pos + total > lim
+        if special.size:
+            st = tl[special]
+            a0 = flat[np.minimum(wi[special] + 1, flat.size - 1)].astype(np.uint64)
+            a0i = a0.astype(np.int64)
+            sd = delta[special]
+            null = (st == TYPE_PADDING) & (sd == 0)
+            sp_total = np.where((st == 0) | (st == TYPE_PADDING), a0i + 4, 8)
+            total[special] = sp_total
+            sp_pos, sp_lim = pos[special], lim[special]
+            past[special] = ~null & ((sp_pos + sp_total > sp_lim) | (sp_pos + 8 > sp_lim)
+                                    | ((st == 0) & (a0i < 4)) | (sp_total % 4 != 0))
+        if past.any():
+            k = int(np.flatnonzero(past)[0])
             p = int(act[k])
             raise _fail(f"page {p}: event type_len {int(tl[k])} of {int(total[k])} bytes at data "
                         f"offset {int(pos[k])} runs past the commit ({int(lim[k])} bytes)",
                         int(base[p]) + data_offset + int(pos[k]), source)
-        ext = tl == TYPE_TIME_EXTEND
-        ts[ext] += (a0[ext] << shift) + delta[ext]
-        stamp = np.flatnonzero(tl == TYPE_TIME_STAMP)
-        if stamp.size:
-            ts[stamp] = _fix_abs_ts((a0[stamp] << shift) | delta[stamp], ts[stamp])
-        pad = (tl == TYPE_PADDING) & ~null & (delta != 1)
-        ts[pad] += delta[pad]
-        is_data = tl <= TYPE_DATA_MAX
-        ts[is_data] += delta[is_data]
-        if is_data.any():
-            dp = act[is_data]
-            got_page.append(dp)
-            got_ts.append(ts[is_data].copy())
-            hdr = np.where(tl[is_data] == 0, 8, 4)
-            got_off.append(base[dp] + data_offset + pos[is_data] + hdr)
-            got_len.append(total[is_data] - hdr)
+        if not special.size:              # every live page is at a small data event
+            ts += delta
+            got_page.append(act)
+            got_ts.append(ts.copy())
+            got_off.append(base[act] + data_offset + pos + 4)
+            got_len.append(total - 4)
+        else:
+            ext = st == TYPE_TIME_EXTEND
+            ts[special[ext]] += (a0[ext] << shift) + sd[ext]
+            stamp = st == TYPE_TIME_STAMP
+            if stamp.any():
+                rows = special[stamp]
+                ts[rows] = _fix_abs_ts((a0[stamp] << shift) | sd[stamp], ts[rows])
+            pad = (st == TYPE_PADDING) & ~null & (sd != 1)
+            ts[special[pad]] += sd[pad]
+            record[special[st == 0]] = True
+            alive[special[null]] = False
+            if record.any():
+                ts[record] += delta[record]
+                dp = act[record]
+                got_page.append(dp)
+                got_ts.append(ts[record])
+                hdr = np.where(tl[record] == 0, 8, 4)
+                got_off.append(base[dp] + data_offset + pos[record] + hdr)
+                got_len.append(total[record] - hdr)
         pos = pos + total
-        keep = ~null & (pos < lim)
-        act, pos, ts, lim = act[keep], pos[keep], ts[keep], lim[keep]
+        keep = alive & (pos < lim)
+        if not keep.all():
+            act, pos, ts, lim = act[keep], pos[keep], ts[keep], lim[keep]
 
     if got_page:
         page = np.concatenate(got_page)
