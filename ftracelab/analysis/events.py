@@ -171,6 +171,9 @@ def _assemble(n: int, parts: list[_Part]) -> npt.NDArray[np.generic] | pd.api.ex
     integer type, a pandas nullable integer array when some rows lack it, else object."""
     dtype = _common_int(p.values.dtype for p in parts)
     covered = sum(p.rows.size for p in parts) == n and all(p.valid is None for p in parts)
+    if (dtype is not None and covered and len(parts) == 1
+            and parts[0].values.dtype == dtype and parts[0].rows.size == n):
+        return parts[0].values            # one event type on every row, rows in order
     if dtype is not None:
         values = np.zeros(n, dtype=dtype)
         for p in parts:
@@ -206,7 +209,8 @@ def _categorical(codes: I64, categories: list[str]) -> pd.Categorical:
     used = np.flatnonzero(np.bincount(codes + 1, minlength=len(categories) + 1)[1:])
     names, same = np.unique(np.array([categories[i] for i in used.tolist()], dtype=object).astype(str),
                             return_inverse=True)            # equal names (two pids, one comm) merge
-    remap = np.full(len(categories) + 1, -1, dtype=np.int64)
+    small = np.result_type(np.int8, np.min_scalar_type(len(names)))   # final code width
+    remap = np.full(len(categories) + 1, -1, dtype=small)
     remap[used] = same
     return pd.Categorical.from_codes(remap[codes], categories=pd.Index(names.tolist(), dtype=object))
 
@@ -332,16 +336,16 @@ class Trace:
         ctype = (word0 & 0xFFFF).astype(np.uint16)
         pid = _scalar(buf, off + 4, 4, np.dtype("<i4"))
         cols: dict[str, npt.NDArray[np.generic] | pd.api.extensions.ExtensionArray | pd.Categorical] = {
-            "ts": pg.ts[order].astype(np.int64),
-            "cpu": pg.cpu[order].astype(np.int16),
-            "pid": pid.astype(np.int32),
+            "ts": pg.ts[order].view(np.int64),
+            "cpu": pg.cpu[order].astype(np.int16, copy=False),
+            "pid": pid.astype(np.int32, copy=False),
         }
         upids, pid_code = _unique_inverse(pid)
         comms = [_comm_for(int(p), self.cmdlines) for p in upids.tolist()]
-        cols["comm"] = _categorical(pid_code.astype(np.int64), comms)
+        cols["comm"] = _categorical(pid_code, comms)
         ids, type_code = _unique_inverse(ctype)
         names = [self.formats[i].name if i in self.formats else f"<id {i}>" for i in ids.tolist()]
-        cols["event"] = _categorical(type_code.astype(np.int64), names)
+        cols["event"] = _categorical(type_code, names)
         cols["common_flags"] = ((word0 >> 16) & 0xFF).astype(np.uint8)
         cols["common_preempt_count"] = (word0 >> 24).astype(np.uint8)
 
@@ -351,7 +355,7 @@ class Trace:
             fmt = self.formats.get(event_id)
             if fmt is None:
                 continue
-            rows = np.flatnonzero(type_code == k).astype(np.int64)
+            rows = np.flatnonzero(type_code == k).astype(np.int64, copy=False)
             for f in fmt.all_fields:
                 if f.name in _DROPPED or f.name in ("common_flags", "common_preempt_count"):
                     continue
@@ -361,10 +365,12 @@ class Trace:
                 derived = _SYMBOLIZED.get(f.name)
                 if derived and values.dtype == np.uint64:
                     ok = rows if valid is None else rows[valid]
-                    hits = (values if valid is None else values[valid]).astype(np.uint64)
+                    hits = (values if valid is None else values[valid]).astype(np.uint64, copy=False)
                     addrs[derived].append((ok, hits))
+        del off, plen, word0, ctype, type_code      # free them before the names are built
         for col, col_parts in parts.items():
             cols[col] = _assemble(n, col_parts)
+        del parts
         if self.symbols is not None:
             for derived, found in addrs.items():
                 if found:
@@ -375,8 +381,9 @@ class Trace:
 
     def _symbolize(self, n: int, found: list[tuple[I64, npt.NDArray[np.uint64]]]) -> pd.Categorical:
         assert self.symbols is not None
-        rows = np.concatenate([r for r, _ in found])
-        inverse, uniq = pd.factorize(np.concatenate([a for _, a in found]).astype(np.uint64))
+        rows = found[0][0] if len(found) == 1 else np.concatenate([r for r, _ in found])
+        addr = found[0][1] if len(found) == 1 else np.concatenate([a for _, a in found])
+        inverse, uniq = pd.factorize(addr.astype(np.uint64, copy=False))
         uniq = np.asarray(uniq, dtype=np.uint64)      # look up each distinct address once
         idx = self.symbols.index(uniq)
         hit = idx >= 0
