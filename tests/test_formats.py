@@ -356,3 +356,19 @@ def test_open_trace_errors_name_file_and_offset(tmp_path: Path) -> None:
     (tmp_path / "events" / "ftrace" / "function" / "format").write_text("name: function\nID: x\n")
     with pytest.raises(TraceFormatError, match="function/format"):
         open_trace(tmp_path)
+
+
+@given(st.binary(min_size=16, max_size=256).filter(lambda b: len(b) % 4 == 0),
+       st.lists(st.integers(0, 63), min_size=1, max_size=20), st.sampled_from([1, 2, 4, 8]))
+def test_scalar_gathers_match_struct(data: bytes, slots: list[int], size: int) -> None:
+    """The aligned fast paths of the field reader (u64 views at offsets 0 and 4,
+    mixed) read what struct does; unaligned starts take the general path."""
+    from ftracelab.analysis.events import _scalar
+
+    buf = np.frombuffer(data, dtype=np.uint8)
+    fmt = {1: "<B", 2: "<H", 4: "<I", 8: "<Q"}[size]
+    for align in (4, 1):
+        starts = np.array([(s * align) % (len(data) - size + 1) // align * align for s in slots],
+                          dtype=np.int64)
+        got = _scalar(buf, starts, size, np.dtype(fmt)).tolist()
+        assert got == [struct.unpack_from(fmt, data, int(s))[0] for s in starts]

@@ -65,11 +65,19 @@ def _scalar(buf: U8, starts: I64, size: int, dtype: np.dtype[np.generic]) -> npt
     no (n, size) index matrix, so fast and light on memory."""
     idx = np.minimum(starts, buf.size - size)
     out: npt.NDArray[np.generic]
-    if size == 8 and buf.size % 4 == 0 and not (idx & 3).any():
-        words = buf.view("<u4")
-        lo = words[idx >> 2].astype(np.uint64)
-        hi = words[(idx >> 2) + 1].astype(np.uint64)
-        out = (lo | (hi << np.uint64(32))).view(dtype)
+    if size == 8 and not (idx & 3).any():
+        # u64 views of the buffer at offsets 0 and 4: one gather, no temporaries
+        n = buf.size
+        even = buf[:n - n % 8].view("<u8")
+        odd = buf[4:4 + (n - 4) // 8 * 8].view("<u8")
+        at4 = (idx & 4) != 0
+        if at4.all():
+            out = odd[idx >> 3].view(dtype)
+        elif not at4.any():
+            out = even[idx >> 3].view(dtype)
+        else:
+            out = np.where(at4, odd[np.minimum(idx >> 3, odd.size - 1)],
+                           even[np.minimum(idx >> 3, even.size - 1)]).view(dtype)
         return out
     if size == 4 and buf.size % 4 == 0 and not (idx & 3).any():
         out = buf.view("<u4")[idx >> 2].view(dtype)
@@ -356,10 +364,12 @@ class Trace:
             if fmt is None:
                 continue
             rows = np.flatnonzero(type_code == k).astype(np.int64, copy=False)
+            every = rows.size == n                  # one event type: no per-type copies
+            t_off, t_plen = (off, plen) if every else (off[rows], plen[rows])
             for f in fmt.all_fields:
                 if f.name in _DROPPED or f.name in ("common_flags", "common_preempt_count"):
                     continue
-                values, valid = _decode_field(buf, off[rows], plen[rows], f)
+                values, valid = _decode_field(buf, t_off, t_plen, f)
                 col = f"field_{f.name}" if f.name in RESERVED else f.name
                 parts.setdefault(col, []).append(_Part(rows, values, valid))
                 derived = _SYMBOLIZED.get(f.name)
