@@ -78,11 +78,12 @@ def _lab_trace() -> Lab:
 
 @pytest.mark.parametrize("option", ["", "noprint-parent", "sym-offset", "sym-addr",
                                     "nocontext-info", "noirq-info", "record-tgid", "raw",
-                                    "hex", "latency-format"])
+                                    "hex", "latency-format", "verbose",
+                                    "latency-format+verbose"])
 def test_trace_golden(option: str, golden: Callable[[str, str], None]) -> None:
     lab = _lab_trace()
-    if option:
-        lab.tracefs.write("trace_options", option)
+    for word in filter(None, option.split("+")):
+        lab.tracefs.write("trace_options", word)
     text = lab.tracefs.read("trace")
     assert isinstance(text, str)
     golden(f"trace_function{'_' + option if option else ''}.txt", text)
@@ -104,6 +105,10 @@ def test_latency_context_columns() -> None:
                        time_start=400_000)
     assert line == "fork-sto-102       1d..1. 5001us!: "
     assert lat_context("cat", 7, 0, 0, 0, 10_000, 10_000, 0) == "     cat-7         0.....   10us : "
+    # verbose: "%16s %7d %3d %d %08x %08lx " then "[%08llx] %ld.%03ldms (+%ld.%03ldms): "
+    assert lat_context("fork-storm", 102, 1, 0x01, 0x21, 5_401_499, 5_560_000, 400_000,
+                       idx=26) == ("      fork-storm     102   1 1 00000001 0000001a "
+                                   "[00001519] 5.001ms (+0.159ms): ")
 
 
 def test_latency_format_header_and_reset() -> None:

@@ -311,9 +311,10 @@ class TraceArray:
         return OutputOptions(print_parent=o["print-parent"], sym_offset=o["sym-offset"],
                              sym_addr=o["sym-addr"], context_info=o["context-info"],
                              irq_info=o["irq-info"], record_tgid=o["record-tgid"], raw=o["raw"],
-                             hex=o["hex"], bin=o["bin"], latency_format=o["latency-format"])
+                             hex=o["hex"], bin=o["bin"], latency_format=o["latency-format"],
+                             verbose=o["verbose"])
 
-    def _lines(self, raw: dict[int, bytes]) -> str | bytes:
+    def _lines(self, raw: dict[int, bytes], first_idx: int = 0) -> str | bytes:
         """print_trace_line() for every entry; with options/bin the lines are bytes."""
         from ..analysis.events import Trace
 
@@ -328,7 +329,8 @@ class TraceArray:
         if opts.bin:
             return binary_records(df, opts)
         lines = function_lines(df, sym, opts, tgid=self.tgid_map.get,
-                               time_start=self.time_start, record=trace.record)
+                               time_start=self.time_start, record=trace.record,
+                               first_idx=first_idx)
         return "".join(line + "\n" for line in lines)
 
     def render_trace(self, cpu: int | None = None) -> str | bytes:
@@ -344,7 +346,8 @@ class TraceArray:
         if opts.latency_format and opts.context_info:
             lat = LatencyInfo(UTS_RELEASE, PREEMPT_MODEL, self.buffer_cpu)
             head = latency_header(self.tracer.name, in_buffer, written, self.m.ncpus, lat,
-                                  empty=not sum(stats[c].entries for c in cpus))
+                                  empty=not sum(stats[c].entries for c in cpus),
+                                  verbose=opts.verbose)
         else:
             head = header(self.tracer.name, in_buffer, written, self.m.ncpus, opts)
         lines = self._lines(raw)
@@ -354,7 +357,8 @@ class TraceArray:
         """``trace_pipe``: the lines of every event not read yet, consuming them.
         It never blocks: with nothing new it returns an empty string."""
         cpus = range(self.m.ncpus) if cpu is None else [cpu]
-        return self._lines({c: b"".join(self.buffer.consume_all(c)) for c in cpus})
+        # a read of trace_pipe opens a fresh iterator, whose first entry is idx 1
+        return self._lines({c: b"".join(self.buffer.consume_all(c)) for c in cpus}, first_idx=1)
 
     def check_dump(self) -> None:
         """ftrace_dump(): a dump/cpudump command fired; print the buffer (all CPUs, or

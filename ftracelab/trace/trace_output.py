@@ -76,6 +76,7 @@ class OutputOptions:
     hex: bool = False
     bin: bool = False
     latency_format: bool = False
+    verbose: bool = False
 
 
 def lat_fmt(flags: int, preempt_count: int) -> str:
@@ -103,7 +104,7 @@ def timestamps(ts: npt.NDArray[np.integer[Any]]) -> list[str]:
 def header(tracer: str, in_buffer: int, written: int, nr_cpus: int,
            opts: OutputOptions = OutputOptions()) -> str:
     """s_show()'s header: tracer name, entry counts, the column legend."""
-    if not opts.context_info:            # trace_default_header() prints nothing more
+    if not opts.context_info or opts.verbose:     # trace_default_header(): nothing more
         return f"# tracer: {tracer}\n#\n"
     head = (f"# tracer: {tracer}\n#\n"
             f"# entries-in-buffer/entries-written: {in_buffer}/{written}   #P:{nr_cpus}\n#\n")
@@ -134,7 +135,7 @@ class LatencyInfo:
 
 
 def latency_header(tracer: str, in_buffer: int, written: int, nr_cpus: int,
-                   lat: LatencyInfo, empty: bool = False) -> str:
+                   lat: LatencyInfo, empty: bool = False, verbose: bool = False) -> str:
     """trace_default_header() with latency-format: nothing after the tracer line for
     an empty buffer, else print_trace_header() and print_lat_help_header(). The
     max-latency fields stay zero and the task empty: only latency tracers set them."""
@@ -147,7 +148,7 @@ def latency_header(tracer: str, in_buffer: int, written: int, nr_cpus: int,
             f" (M:{lat.preempt_model} VP:0, KP:0, SP:0 HP:0 #P:{nr_cpus})\n"
             "#    -----------------\n"
             "#    | task: -0 (uid:0 nice:0 policy:0 rt_prio:0)\n"
-            "#    -----------------\n#\n" + LAT_HELP_HEADER)
+            "#    -----------------\n#\n" + ("" if verbose else LAT_HELP_HEADER))
 
 
 # trace_find_mark(): a delay above each threshold (ns) gets its symbol
@@ -164,11 +165,18 @@ def _ns2usecs(ns: int) -> int:
 
 
 def lat_context(comm: str, pid: int, cpu: int, flags: int, pc: int, ts: int,
-                next_ts: int, time_start: int) -> str:
-    """trace_print_lat_context() without verbose: lat_print_generic() (comm cut to
-    8 characters) and lat_print_timestamp(): µs since time_start, and the mark of
-    the gap to the next entry."""
+                next_ts: int, time_start: int, idx: int | None = None) -> str:
+    """trace_print_lat_context(): lat_print_generic() (comm cut to 8 characters) and
+    lat_print_timestamp(): µs since time_start, and the mark of the gap to the next
+    entry. With ``idx`` (the iterator's entry index) the verbose form: comm, pid, cpu,
+    raw flags, preempt depth and idx, then [µs stamp in hex] ms since time_start and
+    (+ms to the next entry)."""
     rel = _ns2usecs(next_ts - ts)
+    if idx is not None:
+        abs_ms, abs_us = divmod(_ns2usecs(ts - time_start), 1000)
+        rel_ms, rel_us = divmod(rel, 1000)
+        return (f"{comm:>16} {pid:7d} {cpu:3d} {flags:d} {pc & 0xF:08x} {idx:08x} "
+                f"[{_ns2usecs(ts):08x}] {abs_ms}.{abs_us:03d}ms (+{rel_ms}.{rel_us:03d}ms): ")
     return (f"{comm[:8]:>8}-{pid:<7} {cpu:3d}{lat_fmt(flags, pc)}"
             f" {_ns2usecs(ts - time_start):4d}us{delay_mark(rel * 1000)}: ")
 
@@ -180,12 +188,15 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
                    opts: OutputOptions = OutputOptions(),
                    tgid: Callable[[int], int | None] | None = None,
                    time_start: int = 0,
-                   record: Callable[[int], bytes] | None = None) -> list[str]:
+                   record: Callable[[int], bytes] | None = None,
+                   first_idx: int = 0) -> list[str]:
     """The text of ``df``'s function, kernel_stack and print events, in order
     (trace_fn_trace, trace_stack_print, trace_print_print with their context).
     ``time_start`` is the latency format's time base (array_buffer.time_start).
     Given ``record`` (row label -> the record's bytes, e.g. :meth:`Trace.record`),
-    raw_data entries (trace_marker_raw) print too, as trace_raw_data() does."""
+    raw_data entries (trace_marker_raw) print too, as trace_raw_data() does.
+    ``first_idx`` is the iterator's index of the first entry, which verbose latency
+    lines print: 0 for ``trace``, 1 for a ``trace_pipe`` read."""
     kinds = ["function", "kernel_stack", "print"] + (["raw_data"] if record else [])
     ev = df[df["event"].isin(kinds)]
     if ev.empty:
@@ -227,8 +238,9 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
             continue
         if opts.latency_format:           # the next entry's stamp gives the delay mark
             next_ts = raw_ts[i + 1] if i + 1 < len(raw_ts) else raw_ts[i]
+            idx = first_idx + i if opts.verbose else None
             lines.append(lat_context(str(comm), int(pid), int(cpu), int(flags), int(pc),
-                                     raw_ts[i], next_ts, time_start) + body)
+                                     raw_ts[i], next_ts, time_start, idx) + body)
             continue
         ctx = f"{comm:>16}-{pid:<7} "
         if opts.record_tgid:
