@@ -63,7 +63,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchtable import Row, arg_parser, finish  # bench/benchtable.py: a script's folder is on sys.path
+from benchtable import (  # bench/benchtable.py: a script's folder is on sys.path
+    Row,
+    arg_parser,
+    finish,
+    timed_run,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -106,15 +111,6 @@ def _fresh_lab() -> Lab:
     return Lab(cpus=2, seed=0)
 
 
-def _timed_run(lab: Lab) -> float:
-    t0 = time.perf_counter()
-    rec = lab.run("getpid", loops=LOOPS, count_calls=False)
-    elapsed = time.perf_counter() - t0
-    if not rec.completed:
-        raise RuntimeError(f"getpid run did not complete: {rec.stop}")
-    return elapsed
-
-
 def _count_sites(lab: Lab) -> int:
     """Traced calls of one (untimed) run: an EntryCounter on every fentry site."""
     from ftracelab.machine.cpu import EntryCounter
@@ -148,7 +144,7 @@ def measure(configs: list[tuple[str, Callable[[Lab], FtraceOps | None], bool]]) 
     for _ in range(REPEATS):
         for s in setups:
             before = s.ops.calls if s.ops is not None else 0
-            s.cfg.times.append(_timed_run(s.lab))
+            s.cfg.times.append(timed_run(s.lab, "getpid", loops=LOOPS))
             if s.ops is not None and s.counts_itself:
                 s.cfg.calls.append(s.ops.calls - before)
     for s in setups:

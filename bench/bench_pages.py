@@ -73,7 +73,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from benchtable import Row, arg_parser, finish  # bench/benchtable.py: a script's folder is on sys.path
+from benchtable import (  # bench/benchtable.py: a script's folder is on sys.path
+    Row,
+    arg_parser,
+    finish,
+    timed_run,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -325,28 +330,19 @@ def _written(lab: Lab) -> tuple[int, int]:
     return entries, overrun
 
 
-def _run(lab: Lab, loops: int) -> float:
-    t0 = time.perf_counter()
-    rec = lab.run("getpid", loops=loops, count_calls=False)
-    elapsed = time.perf_counter() - t0
-    if not rec.completed:
-        raise RuntimeError(f"getpid run did not complete: {rec.stop}")
-    return elapsed
-
-
 def bench_native() -> tuple[list[Row], dict[str, Any]]:
     base, traced = _fresh_lab(), _traced_lab()
-    _run(base, WARMUP_LOOPS)
-    _run(traced, WARMUP_LOOPS)
+    timed_run(base, "getpid", loops=WARMUP_LOOPS)
+    timed_run(traced, "getpid", loops=WARMUP_LOOPS)
     base_t: list[float] = []
     traced_t: list[float] = []
     calls: list[int] = []
     for _ in range(REPEATS):
         traced.tracefs.write("trace", "")          # echo > trace: empty buffers
-        traced_t.append(_run(traced, LOOPS))
+        traced_t.append(timed_run(traced, "getpid", loops=LOOPS))
         entries, overrun = _written(traced)
         calls.append(entries + overrun)
-        base_t.append(_run(base, LOOPS))
+        base_t.append(timed_run(base, "getpid", loops=LOOPS))
     entries, overrun = _written(traced)
     in_frame = len(traced.trace().df_events())
     if overrun or in_frame != entries:

@@ -15,9 +15,13 @@ import argparse
 import json
 import operator
 import platform
+import time
 from collections.abc import Callable
 from dataclasses import KW_ONLY, asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ftracelab.lab import Lab
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
@@ -63,6 +67,17 @@ class Row:
         out = asdict(self)
         del out["spec"]
         return {**out, "status": self.status or None}
+
+
+def timed_run(lab: Lab, workload: str, **params: Any) -> float:
+    """Wall-clock seconds of one uncounted ``lab.run(workload, **params)``; a run
+    that does not complete is an error, not a figure."""
+    t0 = time.perf_counter()
+    rec = lab.run(workload, count_calls=False, **params)
+    elapsed = time.perf_counter() - t0
+    if not rec.completed:
+        raise RuntimeError(f"{workload} run did not complete: {rec.stop}")
+    return elapsed
 
 
 def fmt(value: float, unit: str, spec: str = "") -> str:
