@@ -7,13 +7,13 @@
     0x00007ffff0000000  user stacks of lab-started tasks,    RW
                         64 slots of 64 KiB
     0x00007ffffff00000  workload arguments page               RW
-    0xffff888000000000  direct map: one pcpu_hot page per CPU  RW
+    0xffff8880000c0000  direct map: one pcpu_hot page per CPU  RW
     0xffff888000f00000  the lab's mailbox page, host-backed   RW
                         (arguments of Python callbacks)
-    0xffff888001000000  ftrace data: ftrace_ops, hashes (the  RW
+    0xffff888001080000  ftrace data: ftrace_ops, hashes (the  RW
                         lab allocates them, as kmalloc would)
     0xffff888010000000  ring-buffer pages, 128 MiB             RW
-    0xffffc90000000000  vmalloc: kernel stacks, 16 KiB each,  RW
+    0xffffc900000d0000  vmalloc: kernel stacks, 16 KiB each,  RW
                         an unmapped guard page between them
     0xffffffff81000000  kernel text (vmlinux)                 R-X
     0xffffffffa0000000  module area: ftrace trampolines       R-X
@@ -21,6 +21,15 @@
                         kernel data and bss                   RW
 
 Text is never writable by emulated code: only the lab's text_poke writes it.
+
+The odd offsets of the pcpu_hot pages, the ftrace data and the stacks within
+their 1 MiB are on purpose. Unicorn's software TLB is direct-mapped on the page
+number modulo 256, so pages 1 MiB apart evict each other. Every traced call
+touches pcpu_hot, the ftrace data (ops, ring_buffer_per_cpu), a stack and the
+trampoline's page (it loads its ops from there). At 1 MiB-aligned bases all
+four shared set 0, and the misses cost the native function tracer about a
+quarter of its time (bench/bench_pages.py). Here they use sets 0xc0-0xc7,
+0x80 upwards and 0xd1-0xf8.
 The layout of struct pcpu_hot is shared with include/kernel.h and
 entry_64.S (the PCPU_* offsets below).
 """
@@ -40,15 +49,15 @@ USER_STACK_SLOT = 0x1_0000
 USER_STACK_SLOTS = 64
 USER_ARGS = 0x7FFF_FFF0_0000
 
-PERCPU_BASE = 0xFFFF_8880_0000_0000
+PERCPU_BASE = 0xFFFF_8880_000C_0000
 LAB_MAILBOX = 0xFFFF_8880_00F0_0000     # ftrace_64.S LAB_MAILBOX
-FTRACE_DATA_BASE = 0xFFFF_8880_0100_0000
+FTRACE_DATA_BASE = 0xFFFF_8880_0108_0000
 FTRACE_DATA_SIZE = 0x40_0000
 TRACE_PAGES_BASE = 0xFFFF_8880_1000_0000
 TRACE_PAGES_SIZE = 0x800_0000
 MODULES_VADDR = 0xFFFF_FFFF_A000_0000
 MODULES_SIZE = 0x10_0000
-KSTACK_BASE = 0xFFFF_C900_0000_0000
+KSTACK_BASE = 0xFFFF_C900_000D_0000
 THREAD_SIZE = 0x4000
 
 # struct pcpu_hot field offsets (include/kernel.h)

@@ -65,4 +65,46 @@ struct ftrace_ops {
 #define TRACE_CTX_NORMAL 3
 #define TRACE_CTX_TRANSITION 4
 
+/* kernel/trace/trace_recursion_record.c: how often recursion was stopped. */
+extern u64 ftrace_recursion_count;
+extern unsigned long ftrace_recursion_last_ip;
+
+static __always_inline int trace_get_context_bit(void)
+{
+	int pc = this_cpu()->preempt_count;
+
+	if (pc & (0xf * HARDIRQ_OFFSET))
+		return TRACE_CTX_IRQ;
+	if (pc & (0xff * SOFTIRQ_OFFSET))
+		return TRACE_CTX_SOFTIRQ;
+	return TRACE_CTX_NORMAL;
+}
+
+/*
+ * trace_test_and_set_recursion(): the bit taken, or -1 if this context is in
+ * already. Inline, as in the kernel: it is on every traced call's path.
+ */
+static __always_inline int trace_test_and_set_recursion(unsigned long ip, int start)
+{
+	unsigned long *val = &current->trace_recursion;
+	int bit = trace_get_context_bit() + start;
+
+	if (unlikely(*val & (1ul << bit))) {
+		/* One extra level for a context change preempt_count has not shown yet. */
+		bit = TRACE_CTX_TRANSITION + start;
+		if (*val & (1ul << bit)) {
+			ftrace_recursion_count++;
+			ftrace_recursion_last_ip = ip;
+			return -1;
+		}
+	}
+	*val |= 1ul << bit;
+	return bit;
+}
+
+static __always_inline void trace_clear_recursion(int bit)
+{
+	current->trace_recursion &= ~(1ul << bit);
+}
+
 #endif

@@ -215,7 +215,19 @@ static __always_inline struct pcpu_hot *this_cpu(void)
 	return p;
 }
 
-#define current (this_cpu()->current_task)
+/*
+ * current: one %gs-relative load that gcc may reuse within a function, like
+ * x86's this_cpu_read_stable(pcpu_hot.current_task). It is stable because a
+ * task reads the same value on whichever CPU it runs; this_cpu() is not.
+ */
+static __always_inline struct task_struct *get_current(void)
+{
+	struct task_struct *t;
+
+	asm("mov %%gs:8, %0" : "=r"(t));   /* offsetof(struct pcpu_hot, current_task) */
+	return t;
+}
+#define current get_current()
 #define smp_processor_id() (this_cpu()->cpu_number)
 #define in_interrupt() (this_cpu()->preempt_count & (HARDIRQ_OFFSET * 0xf | SOFTIRQ_OFFSET * 0xff))
 

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * kernel/trace/ftrace.c and include/linux/trace_recursion.h for the
- * mini-kernel: what runs on the traced path. The lab's Python side
- * (trace/ftrace_ops.py) builds the ops, their hashes and the trampolines in
- * this kernel's memory and patches the call sites; these functions run when
- * a patched site is reached:
+ * kernel/trace/ftrace.c for the mini-kernel: what runs on the traced path
+ * (the recursion guard of include/linux/trace_recursion.h is inline, in
+ * ftrace.h). The lab's Python side (trace/ftrace_ops.py) builds the ops,
+ * their hashes and the trampolines in this kernel's memory and patches the
+ * call sites; these functions run when a patched site is reached:
  *
  *   ftrace_ops_list_func   several ops share a site: test each ops' hashes
  *   ftrace_ops_assist_func one ops without FTRACE_OPS_FL_RECURSION: guard it
@@ -58,41 +58,6 @@ notrace int ftrace_ops_test(struct ftrace_ops *ops, unsigned long ip, void *regs
 	(void)regs;
 	return (!h->filter_hash || !h->filter_hash->count || ftrace_lookup_ip(h->filter_hash, ip)) &&
 	       (!h->notrace_hash || !ftrace_lookup_ip(h->notrace_hash, ip));
-}
-
-static __always_inline int trace_get_context_bit(void)
-{
-	int pc = this_cpu()->preempt_count;
-
-	if (pc & (0xf * HARDIRQ_OFFSET))
-		return TRACE_CTX_IRQ;
-	if (pc & (0xff * SOFTIRQ_OFFSET))
-		return TRACE_CTX_SOFTIRQ;
-	return TRACE_CTX_NORMAL;
-}
-
-/* trace_test_and_set_recursion(): the bit taken, or -1 if this context is in already. */
-notrace int trace_test_and_set_recursion(unsigned long ip, int start)
-{
-	unsigned long *val = &current->trace_recursion;
-	int bit = trace_get_context_bit() + start;
-
-	if (unlikely(*val & (1ul << bit))) {
-		/* One extra level for a context change preempt_count has not shown yet. */
-		bit = TRACE_CTX_TRANSITION + start;
-		if (*val & (1ul << bit)) {
-			ftrace_recursion_count++;
-			ftrace_recursion_last_ip = ip;
-			return -1;
-		}
-	}
-	*val |= 1ul << bit;
-	return bit;
-}
-
-notrace void trace_clear_recursion(int bit)
-{
-	current->trace_recursion &= ~(1ul << bit);
 }
 
 notrace void ftrace_ops_list_func(unsigned long ip, unsigned long parent_ip,

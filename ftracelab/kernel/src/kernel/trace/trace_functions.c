@@ -49,9 +49,7 @@ struct print_entry {
 
 __used int ftrace_func_stack_trace;  /* options/func_stack_trace (set by the lab) */
 
-int trace_test_and_set_recursion(unsigned long ip, int start);
 extern char ftrace_caller[], ftrace_epilogue[];
-void trace_clear_recursion(int bit);
 
 __used u64 function_trace_calls;    /* entries the function tracer wrote */
 
