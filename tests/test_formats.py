@@ -363,7 +363,7 @@ def test_open_trace_errors_name_file_and_offset(tmp_path: Path) -> None:
 def test_scalar_gathers_match_struct(data: bytes, slots: list[int], size: int) -> None:
     """The aligned fast paths of the field reader (u64 views at offsets 0 and 4,
     mixed) read what struct does; unaligned starts take the general path."""
-    from ftracelab.analysis.events import _scalar
+    from ftracelab.analysis.event_fields import scalar as _scalar
 
     buf = np.frombuffer(data, dtype=np.uint8)
     fmt = {1: "<B", 2: "<H", 4: "<I", 8: "<Q"}[size]

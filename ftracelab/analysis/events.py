@@ -3,18 +3,16 @@ tep_read_number() / tep_print_field() field decoding driven by the format files,
 kernel/trace/trace.c trace_find_cmdline() for comm, kallsyms %ps symbol names,
 and the per-CPU merge of kernel/trace/trace.c __find_next_entry().
 
-Decoding is vectorised per event type: every field is a numpy gather over all
-records of that type (``buffer[payload_offset[:, None] + field_offset + arange(size)]``
-viewed as the field's integer type), never a Python loop per event. Variable
-length data (``char buf[]``, ``__data_loc``) is gathered per distinct length.
+Decoding is vectorised (:mod:`ftracelab.analysis.event_fields`) and goes a
+million rows at a time into preallocated columns, so that the temporaries stay
+small and are reused: peak memory stays near the input plus the frame.
 """
 
 from __future__ import annotations
 
 import html
 import os
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +21,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from ..errors import TraceFormatError
-from ..formats.format_file import EventFormat, FormatField, HeaderPage
+from ..formats.format_file import EventFormat, HeaderPage
 from ..formats.ring_buffer_page import DecodedPages, decode_pages
 from ..formats.tracedir import Symbols, TraceDir, read_tracedir
+from .event_fields import Part, assemble, decode_field, field_dtype, scalar
 
 __all__ = ["Trace", "open_trace"]
 
@@ -43,184 +42,64 @@ U8 = npt.NDArray[np.uint8]
 Obj = npt.NDArray[np.object_]
 
 
-@dataclass
-class _Part:
-    """One event type's values for one column."""
-
-    rows: I64
-    values: npt.NDArray[np.generic]
-    valid: npt.NDArray[np.bool_] | None = None
+_CHUNK = 1 << 18     # rows decoded at a time: temporaries stay small and are reused
+_TABLE_MAX = 1 << 22  # values below this (pids, event IDs) are coded by a lookup table
 
 
-def _gather(buf: U8, starts: I64, width: int) -> U8:
-    """(n, width) bytes at ``starts``; indices past the buffer read its last byte (masked later)."""
-    idx = starts[:, None] + np.arange(width, dtype=np.int64)
-    out: U8 = buf[np.minimum(idx, buf.size - 1)]
-    return out
+def _spans(n: int) -> list[slice]:
+    return [slice(a, min(a + _CHUNK, n)) for a in range(0, n, _CHUNK)]
 
 
-def _scalar(buf: U8, starts: I64, size: int, dtype: np.dtype[np.generic]) -> npt.NDArray[np.generic]:
-    """One little-endian integer of ``size`` bytes at each start, read with 1-D word
-    indexing when the starts are aligned (ring-buffer payloads are 4-byte aligned):
-    no (n, size) index matrix, so fast and light on memory."""
-    idx = np.minimum(starts, buf.size - size)
-    out: npt.NDArray[np.generic]
-    if size == 8 and not (idx & 3).any():
-        # u64 views of the buffer at offsets 0 and 4: one gather, no temporaries
-        n = buf.size
-        even = buf[:n - n % 8].view("<u8")
-        odd = buf[4:4 + (n - 4) // 8 * 8].view("<u8")
-        at4 = (idx & 4) != 0
-        if at4.all():
-            out = odd[idx >> 3].view(dtype)
-        elif not at4.any():
-            out = even[idx >> 3].view(dtype)
-        else:
-            out = np.where(at4, odd[np.minimum(idx >> 3, odd.size - 1)],
-                           even[np.minimum(idx >> 3, even.size - 1)]).view(dtype)
-        return out
-    if size == 4 and buf.size % 4 == 0 and not (idx & 3).any():
-        out = buf.view("<u4")[idx >> 2].view(dtype)
-        return out
-    if size == 2 and buf.size % 2 == 0 and not (idx & 1).any():
-        out = buf.view("<u2")[idx >> 1].view(dtype)
-        return out
-    if size == 1:
-        out = buf[idx].view(dtype)
-        return out
-    return np.ascontiguousarray(_gather(buf, starts, size)).view(dtype).reshape(-1).copy()
+def _code_dtype(ncat: int) -> np.dtype[np.signedinteger[Any]]:
+    """The narrowest signed integer type holding the codes -1 .. ncat - 1."""
+    dtype: np.dtype[np.signedinteger[Any]] = np.result_type(np.int8, np.min_scalar_type(ncat))
+    return dtype
 
 
-def _cstrings(block: U8) -> Obj:
-    """Rows of bytes → str, cut at the first NUL (utf-8; other bytes as \\xNN escapes)."""
-    n, width = block.shape
-    if width == 0:
-        return np.full(n, "", dtype=object)
-    cut = np.cumsum(block == 0, axis=1) > 0
-    clean = np.ascontiguousarray(np.where(cut, 0, block).astype(np.uint8))
-    raw = clean.view(f"S{width}").reshape(n)
-    return np.strings.decode(raw, "utf-8", "backslashreplace").astype(object)
+def _names_index(names: list[str]) -> tuple[pd.Index, I64]:
+    """Sorted unique names, and where each of ``names`` went (equal names merge)."""
+    uniq, same = np.unique(np.array(names, dtype=object).astype(str), return_inverse=True)
+    return pd.Index(uniq.tolist(), dtype=object), same.astype(np.int64)
 
 
-def _tuples(block: U8, elem: np.dtype[np.generic]) -> Obj:
-    """Rows of bytes → tuples of ints of dtype ``elem`` (trailing partial element dropped)."""
-    n, width = block.shape
-    count = width // elem.itemsize
-    flat = np.ascontiguousarray(block[:, :count * elem.itemsize]).view(elem).reshape(n, count)
-    return np.fromiter(map(tuple, flat.tolist()), dtype=object, count=n)
-
-
-def _by_length(buf: U8, starts: I64, lengths: I64, make: Callable[[U8], Obj]) -> Obj:
-    """Apply ``make`` to variable-length rows, one numpy call per distinct length."""
-    out = np.empty(starts.size, dtype=object)
-    for length in np.unique(lengths).tolist():
-        rows = np.flatnonzero(lengths == length)
-        out[rows] = make(_gather(buf, starts[rows], int(length)))
-    return out
-
-
-def _int_dtype(f: FormatField, size: int) -> np.dtype[np.generic] | None:
-    if size not in (1, 2, 4, 8):
-        return None
-    return np.dtype(f"<{'i' if f.signed else 'u'}{size}")
-
-
-def _decode_field(buf: U8, off: I64, plen: I64, f: FormatField) -> tuple[npt.NDArray[np.generic],
-                                                                         npt.NDArray[np.bool_] | None]:
-    """Values (and validity, None = all valid) of field ``f`` for records at ``off`` of ``plen`` bytes."""
-    start = off + f.offset
-    if f.is_dynamic:
-        loc = _gather(buf, start, 4).view("<u4").reshape(-1).astype(np.int64)
-        begin = (loc & 0xFFFF) + (f.offset + 4 if f.rel_loc else 0)
-        length = np.clip(np.minimum(loc >> 16, plen - begin), 0, None)
-        valid = f.offset + 4 <= plen
-        length[~valid] = 0
-        make = _cstrings if f.is_string else _elem_maker(f)
-        return _by_length(buf, off + begin, length, make), (None if valid.all() else valid)
-    if f.array_len is not None:
-        extent = plen - f.offset if f.array_len == 0 else np.minimum(plen - f.offset, f.size)
-        extent = np.clip(extent, 0, None)
-        if not f.is_string:               # only whole elements the record holds
-            extent -= extent % f.elem_size
-        make = _cstrings if f.is_string else _elem_maker(f)
-        return _by_length(buf, start, extent, make), None
-    valid = f.offset + f.size <= plen
-    dtype = _int_dtype(f, f.size)
-    values: npt.NDArray[np.generic]
-    if dtype is None:                     # odd-sized scalar: raw bytes, gathered only where present
-        values = np.full(off.size, None, dtype=object)
-        block = _gather(buf, start[valid], f.size)
-        values[valid] = np.ascontiguousarray(block).view(f"V{f.size}").reshape(-1).astype(object)
+def _categorical_of(values: npt.NDArray[Any], keys: npt.NDArray[Any], names: list[str]) -> pd.Categorical:
+    """The categorical of ``names[k]`` for each value, ``keys`` being the sorted distinct
+    values and ``names`` one per key."""
+    cats, same = _names_index(names)
+    remap = same.astype(_code_dtype(len(cats)))
+    codes = np.empty_like(remap, shape=values.size)
+    if keys.size and int(keys[0]) >= 0 and int(keys[-1]) < _TABLE_MAX:
+        table = np.zeros(int(keys[-1]) + 1, dtype=remap.dtype)    # value -> code, one gather
+        table[keys.astype(np.int64)] = remap
+        for sl in _spans(values.size):
+            codes[sl] = table[values[sl]]
     else:
-        values = _scalar(buf, start, f.size, dtype)
-        if not valid.all():
-            values[~valid] = 0
-    return values, (None if valid.all() else valid)
+        for sl in _spans(values.size):
+            codes[sl] = remap[np.searchsorted(keys, values[sl])]
+    return pd.Categorical.from_codes(codes, categories=cats)
 
 
-def _elem_maker(f: FormatField) -> Callable[[U8], Obj]:
-    dtype = _int_dtype(f, f.elem_size) or np.dtype(np.uint8)
-    return lambda block: _tuples(block, dtype)
+def _categorical(codes: npt.NDArray[np.signedinteger[Any]], categories: list[str],
+                 used: I64 | None = None) -> pd.Categorical:
+    """A categorical keeping only the categories used (codes -1 = missing); ``used``,
+    the sorted codes that occur, when the caller knows them."""
+    if used is None:
+        counts = np.zeros(len(categories) + 1, dtype=np.int64)
+        for sl in _spans(codes.size):
+            counts += np.bincount(codes[sl] + 1, minlength=len(categories) + 1)
+        used = np.flatnonzero(counts[1:])
+    cats, same = _names_index([categories[i] for i in used.tolist()])
+    remap = np.full(len(categories) + 1, -1, dtype=_code_dtype(len(cats)))
+    remap[used + 1] = same
+    out = np.empty_like(remap, shape=codes.size)
+    for sl in _spans(codes.size):
+        out[sl] = remap[codes[sl] + 1]
+    return pd.Categorical.from_codes(out, categories=cats)
 
 
-def _common_int(dtypes: Iterable[np.dtype[np.generic]]) -> np.dtype[np.generic] | None:
-    """The integer dtype holding all of ``dtypes``; None if only object would (u64 with signed)."""
-    ds = list(dtypes)
-    if not all(d.kind in "iu" for d in ds):
-        return None
-    if all(d.kind == "u" for d in ds):
-        return np.dtype(f"u{max(d.itemsize for d in ds)}")
-    need = max([d.itemsize for d in ds if d.kind == "i"] + [2 * d.itemsize for d in ds if d.kind == "u"])
-    return np.dtype(f"i{need}") if need <= 8 else None
-
-
-def _assemble(n: int, parts: list[_Part]) -> npt.NDArray[np.generic] | pd.api.extensions.ExtensionArray:
-    """One column from its per-type parts: plain numpy when every row has a value of one
-    integer type, a pandas nullable integer array when some rows lack it, else object."""
-    dtype = _common_int(p.values.dtype for p in parts)
-    covered = sum(p.rows.size for p in parts) == n and all(p.valid is None for p in parts)
-    if (dtype is not None and covered and len(parts) == 1
-            and parts[0].values.dtype == dtype and parts[0].rows.size == n):
-        return parts[0].values            # one event type on every row, rows in order
-    if dtype is not None:
-        values = np.zeros(n, dtype=dtype)
-        for p in parts:
-            values[p.rows] = p.values
-        if covered:
-            return values
-        missing = np.ones(n, dtype=bool)
-        for p in parts:
-            missing[p.rows if p.valid is None else p.rows[p.valid]] = False
-        return pd.arrays.IntegerArray(values, missing)
-    out = np.full(n, None, dtype=object)
-    for p in parts:
-        vals = p.values.astype(object)
-        if p.valid is not None:
-            vals[~p.valid] = None
-        out[p.rows] = vals
-    return out
-
-
-def _unique_inverse(values: npt.NDArray[Any]) -> tuple[npt.NDArray[Any], I64]:
-    """np.unique(values, return_inverse=True) by hashing (pandas.factorize) instead
-    of sorting all n values: only the few distinct ones get sorted."""
-    codes, uniques = pd.factorize(values, sort=False)
-    uniques = np.asarray(uniques)
-    order = np.argsort(uniques, kind="stable")
-    rank = np.empty(order.size, dtype=np.int64)
-    rank[order] = np.arange(order.size)
-    return uniques[order], rank[codes]
-
-
-def _categorical(codes: I64, categories: list[str]) -> pd.Categorical:
-    """A categorical keeping only the categories used (codes -1 = missing)."""
-    used = np.flatnonzero(np.bincount(codes + 1, minlength=len(categories) + 1)[1:])
-    names, same = np.unique(np.array([categories[i] for i in used.tolist()], dtype=object).astype(str),
-                            return_inverse=True)            # equal names (two pids, one comm) merge
-    small = np.result_type(np.int8, np.min_scalar_type(len(names)))   # final code width
-    remap = np.full(len(categories) + 1, -1, dtype=small)
-    remap[used] = same
-    return pd.Categorical.from_codes(remap[codes], categories=pd.Index(names.tolist(), dtype=object))
+def _column(field: str) -> str:
+    """The frame column of a format field."""
+    return f"field_{field}" if field in RESERVED else field
 
 
 def _comm_for(pid: int, cmdlines: Mapping[int, str]) -> str:
@@ -255,17 +134,29 @@ class Trace:
         self.lost_events: dict[int, int] = {cpu: known.get(cpu, 0) for cpu in self.cpus}
         # Merge order: per CPU in buffer order, CPUs interleaved by time like
         # __find_next_entry() (ties go to the lower CPU).
-        ts = self.pages.ts.astype(np.int64)
+        pg = self.pages
+        ts = pg.ts.view(np.int64)
         running = np.empty_like(ts)
-        for cpu in self.cpus:
-            rows = np.flatnonzero(self.pages.cpu == cpu)
-            running[rows] = np.maximum.accumulate(ts[rows]) if rows.size else ts[rows]
-        if np.all(self.pages.cpu[1:] >= self.pages.cpu[:-1]):
-            # rows come CPU by CPU, each run sorted: a stable sort (timsort merges the
-            # runs) keeps buffer order and puts the lower CPU first on ties
-            self._order: I64 = np.argsort(running, kind="stable").astype(np.int64)
+        if np.all(pg.page_cpu[1:] >= pg.page_cpu[:-1]):
+            # rows come CPU by CPU: each CPU is one slice, and a stable sort (timsort
+            # merges the sorted runs) keeps buffer order and puts the lower CPU first
+            # on ties
+            ends = np.cumsum(pg.page_events)[np.flatnonzero(np.diff(pg.page_cpu, append=-1))]
+            lo = 0
+            for hi in ends.tolist():
+                np.maximum.accumulate(ts[lo:hi], out=running[lo:hi])
+                lo = hi
+            order = np.argsort(running, kind="stable")
         else:
-            self._order = np.lexsort((np.arange(ts.size), self.pages.cpu, running)).astype(np.int64)
+            cpu_col = pg.cpu
+            for cpu in self.cpus:
+                rows = np.flatnonzero(cpu_col == cpu)
+                running[rows] = np.maximum.accumulate(ts[rows]) if rows.size else ts[rows]
+            order = np.lexsort((np.arange(ts.size), cpu_col, running))
+        del running
+        # buffer index of each frame row; int32 when it fits (half the memory)
+        self._order: npt.NDArray[np.signedinteger[Any]] = order.astype(
+            np.int32 if ts.size < 1 << 31 else np.int64)
 
     def _decode(self, td: TraceDir) -> DecodedPages:
         ps = self.header_page.page_size
@@ -274,7 +165,7 @@ class Trace:
                 raise TraceFormatError(f"{len(data)} bytes is not a whole number of {ps}-byte pages",
                                        len(data) - len(data) % ps, str(td.raw_paths.get(cpu, "")))
         counts = [len(td.raw[c]) // ps for c in self.cpus]
-        blob = b"".join(td.raw[c] for c in self.cpus)
+        blob = td.raw_blob if td.raw_blob is not None else b"".join(td.raw[c] for c in self.cpus)
         page_cpu = np.repeat(np.array(self.cpus, dtype=np.int16), counts)
         try:
             return decode_pages(blob, ps, data_offset=self.header_page.data_offset, cpu=page_cpu)
@@ -333,79 +224,112 @@ class Trace:
         ``df.attrs["lost_events"]`` is :attr:`lost_events`.
         """
         pg, buf = self.pages, self.pages.buffer
-        order = self._order
-        off, plen = pg.payload_offset[order], pg.payload_len[order]
-        n = int(order.size)
-        short = np.flatnonzero(plen < 8)
-        if short.size:
-            where, name = self._file_offset(int(off[short[0]]))
+        order, n, ps = self._order, int(self._order.size), self.pages.page_size
+        ts, cpu = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int16)
+        pid, ctype = np.empty(n, dtype=np.int32), np.empty(n, dtype=np.uint16)
+        flags, preempt = np.empty(n, dtype=np.uint8), np.empty(n, dtype=np.uint8)
+        ev_ts = pg.ts.view(np.int64)
+        if pg.payload_len.size and int(pg.payload_len.min()) < 8:
+            first = int(np.flatnonzero(pg.payload_len[order] < 8)[0])     # in frame order
+            where, name = self._file_offset(int(pg.payload_offset[order[first]]))
             raise TraceFormatError("record shorter than the 8-byte trace_entry", where, name)
-        word0 = _scalar(buf, off, 4, np.dtype("<u4")).astype(np.uint32)   # type, flags, preempt
-        ctype = (word0 & 0xFFFF).astype(np.uint16)
-        pid = _scalar(buf, off + 4, 4, np.dtype("<i4"))
+        for sl in _spans(n):
+            rows = order[sl]
+            off = pg.payload_offset[rows]
+            ts[sl] = ev_ts[rows]
+            cpu[sl] = pg.page_cpu[off // ps]
+            head = scalar(buf, off, 8, np.dtype("<u8")).view(np.uint64)   # struct trace_entry
+            ctype[sl], flags[sl], preempt[sl] = head, head >> 16, head >> 24   # low bits kept
+            pid[sl] = head >> 32
+        upids = np.unique(np.concatenate([pd.unique(pid[sl]) for sl in _spans(n)] or [pid]))
+        ids = np.flatnonzero(sum((np.bincount(ctype[sl], minlength=1 << 16) for sl in _spans(n)),
+                                 np.zeros(1 << 16, dtype=np.int64))).astype(np.uint16)
         cols: dict[str, npt.NDArray[np.generic] | pd.api.extensions.ExtensionArray | pd.Categorical] = {
-            "ts": pg.ts[order].view(np.int64),
-            "cpu": pg.cpu[order].astype(np.int16, copy=False),
-            "pid": pid.astype(np.int32, copy=False),
+            "ts": ts, "cpu": cpu, "pid": pid,
+            "comm": _categorical_of(pid, upids, [_comm_for(int(p), self.cmdlines) for p in upids.tolist()]),
+            "event": _categorical_of(ctype, ids, [self.formats[i].name if i in self.formats
+                                                  else f"<id {i}>" for i in ids.tolist()]),
+            "common_flags": flags, "common_preempt_count": preempt,
         }
-        upids, pid_code = _unique_inverse(pid)
-        comms = [_comm_for(int(p), self.cmdlines) for p in upids.tolist()]
-        cols["comm"] = _categorical(pid_code, comms)
-        ids, type_code = _unique_inverse(ctype)
-        names = [self.formats[i].name if i in self.formats else f"<id {i}>" for i in ids.tolist()]
-        cols["event"] = _categorical(type_code, names)
-        cols["common_flags"] = ((word0 >> 16) & 0xFF).astype(np.uint8)
-        cols["common_preempt_count"] = (word0 >> 24).astype(np.uint8)
-
-        parts: dict[str, list[_Part]] = {}
-        addrs: dict[str, list[tuple[I64, npt.NDArray[np.uint64]]]] = {"func": [], "parent": []}
-        for k, event_id in enumerate(ids.tolist()):
-            fmt = self.formats.get(event_id)
-            if fmt is None:
-                continue
-            rows = np.flatnonzero(type_code == k).astype(np.int64, copy=False)
-            every = rows.size == n                  # one event type: no per-type copies
-            t_off, t_plen = (off, plen) if every else (off[rows], plen[rows])
-            for f in fmt.all_fields:
-                if f.name in _DROPPED or f.name in ("common_flags", "common_preempt_count"):
-                    continue
-                values, valid = _decode_field(buf, t_off, t_plen, f)
-                col = f"field_{f.name}" if f.name in RESERVED else f.name
-                parts.setdefault(col, []).append(_Part(rows, values, valid))
-                derived = _SYMBOLIZED.get(f.name)
-                if derived and values.dtype == np.uint64:
-                    ok = rows if valid is None else rows[valid]
-                    hits = (values if valid is None else values[valid]).astype(np.uint64, copy=False)
-                    addrs[derived].append((ok, hits))
-        del off, plen, word0, ctype, type_code      # free them before the names are built
+        parts: dict[str, list[Part]] = {}
+        for event_id in ids.tolist():
+            if event_id in self.formats:
+                rows_of = None if ids.size == 1 else np.flatnonzero(ctype == event_id)
+                for col, part in self._decode_type(self.formats[event_id], rows_of, n):
+                    parts.setdefault(col, []).append(part)
+        del ctype
         for col, col_parts in parts.items():
-            cols[col] = _assemble(n, col_parts)
-        del parts
+            cols[col] = assemble(n, col_parts)
         if self.symbols is not None:
-            for derived, found in addrs.items():
-                if found:
-                    cols[derived] = self._symbolize(n, found)
-        df = pd.DataFrame(cols)
+            for derived in ("func", "parent"):
+                cols_of = [_column(f) for f, d in _SYMBOLIZED.items() if d == derived]
+                addr_parts = [p for c in cols_of for p in parts.get(c, []) if p.values.dtype == np.uint64]
+                if addr_parts:
+                    cols[derived] = self._symbolize(n, addr_parts)
+        df = pd.DataFrame(cols, copy=False)
         df.attrs["lost_events"] = dict(self.lost_events)
         return df
 
-    def _symbolize(self, n: int, found: list[tuple[I64, npt.NDArray[np.uint64]]]) -> pd.Categorical:
+    def _decode_type(self, fmt: EventFormat, rows: I64 | None, n: int) -> list[tuple[str, Part]]:
+        """The columns of one event type's fields, at frame ``rows`` (None: all n rows)."""
+        pg, order = self.pages, self._order
+        fields = [f for f in fmt.all_fields
+                  if f.name not in _DROPPED and f.name not in ("common_flags", "common_preempt_count")]
+        m = n if rows is None else int(rows.size)
+        values = [np.empty(m, dtype=field_dtype(f)) for f in fields]
+        valid: list[npt.NDArray[np.bool_] | None] = [None] * len(fields)
+        for sl in _spans(m):
+            recs = order[sl] if rows is None else order[rows[sl]]
+            off, plen = pg.payload_offset[recs], pg.payload_len[recs].astype(np.int64)
+            for k, f in enumerate(fields):
+                vals, ok = decode_field(pg.buffer, off, plen, f)
+                values[k][sl] = vals
+                if ok is not None:
+                    if valid[k] is None:
+                        valid[k] = np.ones(m, dtype=bool)
+                    valid[k][sl] = ok          # type: ignore[index]
+        return [(_column(f.name), Part(rows, v, ok))
+                for f, v, ok in zip(fields, values, valid, strict=True)]
+
+    def _symbolize(self, n: int, parts: list[Part]) -> pd.Categorical:
+        """%ps names of the addresses in ``parts``: kallsyms names, 0x… when unknown."""
         assert self.symbols is not None
-        rows = found[0][0] if len(found) == 1 else np.concatenate([r for r, _ in found])
-        addr = found[0][1] if len(found) == 1 else np.concatenate([a for _, a in found])
-        inverse, uniq = pd.factorize(addr.astype(np.uint64, copy=False))
-        uniq = np.asarray(uniq, dtype=np.uint64)      # look up each distinct address once
-        idx = self.symbols.index(uniq)
-        hit = idx >= 0
-        ucode = np.where(hit, self.symbols.code[np.where(hit, idx, 0)], -1).astype(np.int64)
-        categories = list(self.symbols.names)
-        if not hit.all():                 # %ps prints unknown addresses in hex
-            miss = np.sort(uniq[~hit])
-            ucode[~hit] = len(categories) + np.searchsorted(miss, uniq[~hit])
-            categories += [hex(int(a)) for a in miss.tolist()]
-        codes = np.full(n, -1, dtype=np.int64)
-        codes[rows] = ucode[inverse]
-        return _categorical(codes, categories)
+        syms = self.symbols
+        categories = list(syms.names)
+        codes = np.full(n, -1, dtype=_code_dtype(len(categories)))
+        misses: list[npt.NDArray[np.uint64]] = []
+        used: list[I64] = []
+        for hex_names in (False, True):
+            if hex_names:
+                if not misses:
+                    break
+                used.clear()
+                miss = np.unique(np.concatenate(misses))     # %ps prints them in hex
+                categories += [hex(int(a)) for a in miss.tolist()]
+                codes = codes.astype(_code_dtype(len(categories)), copy=False)
+            for p in parts:
+                for sl in _spans(p.values.size):
+                    addr = p.values[sl].astype(np.uint64, copy=False)
+                    inverse, uniq = pd.factorize(addr)
+                    uniq = np.asarray(uniq, dtype=np.uint64)  # each distinct address once
+                    idx = syms.index(uniq)
+                    hit = idx >= 0
+                    ucode: I64 = np.where(hit, syms.code[np.where(hit, idx, 0)], -1)
+                    if hex_names:
+                        ucode[~hit] = len(syms.names) + np.searchsorted(miss, uniq[~hit])
+                    elif not hit.all():
+                        misses.append(uniq[~hit])
+                    got = ucode[inverse].astype(codes.dtype, copy=False)
+                    if p.valid is not None:
+                        got[~p.valid[sl]] = -1
+                    used.append(ucode if p.valid is None else np.unique(got).astype(np.int64))
+                    at = p.at
+                    if isinstance(at, slice):
+                        codes[sl] = got
+                    else:
+                        codes[at[sl]] = got
+        occurring = np.unique(np.concatenate(used)) if used else np.zeros(0, dtype=np.int64)
+        return _categorical(codes, categories, occurring[occurring >= 0].astype(np.int64))
 
     def __repr__(self) -> str:
         return (f"<Trace {str(self.path)!r}: {len(self)} events on CPUs {self.cpus}, "
@@ -415,7 +339,8 @@ class Trace:
         esc = html.escape
         ts = self.pages.ts
         span = f"{int(ts.min()) / 1e9:.6f} s … {int(ts.max()) / 1e9:.6f} s" if ts.size else "—"
-        per_cpu = np.bincount(self.pages.cpu.astype(np.int64), minlength=max(self.cpus, default=-1) + 1)
+        per_cpu = np.bincount(self.pages.page_cpu.astype(np.int64), weights=self.pages.page_events,
+                              minlength=max(self.cpus, default=-1) + 1).astype(np.int64)
         rows = [("directory", esc(str(self.path))), ("events", f"{len(self):,}"), ("time span", span),
                 ("sub-buffers", f"{self.pages.page_ts.size} × {self.pages.page_size} B"),
                 ("kallsyms", f"{len(self.symbols):,} symbols" if self.symbols else "none"),

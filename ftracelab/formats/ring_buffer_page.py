@@ -54,6 +54,7 @@ TS_MASK = (1 << TS_SHIFT) - 1
 TS_MSB = 0xF8 << 56
 ABS_TS_MASK = (1 << 64) - 1 - TS_MSB
 RB_MAX_SMALL_DATA = 4 * TYPE_DATA_MAX
+_SCATTER_BLOCK = 1 << 19            # events put in page order at a time (see decode_pages)
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
@@ -64,11 +65,12 @@ class DecodedPages:
     """Events found in a run of sub-buffers.
 
     Per event (ordered by page, then position in the page): ``ts`` (uint64
-    ns, the clock value), ``payload_offset`` (int64 index into ``buffer``),
-    ``payload_len`` (int64 bytes: the ring-buffer length, rounded up to 4),
-    ``page`` (int64 page index) and ``cpu`` (int16). Per page: ``page_ts``,
-    ``page_commit`` (data bytes), ``page_cpu`` and ``lost`` (int64: 0 none,
-    -1 lost but count unknown, else the count the kernel stored).
+    ns, the clock value), ``payload_offset`` (int64 index into ``buffer``)
+    and ``payload_len`` (int32 bytes: the ring-buffer length, rounded up to
+    4). Per page: ``page_ts``, ``page_commit`` (data bytes), ``page_cpu``,
+    ``page_events`` (events found) and ``lost`` (int64: 0 none, -1 lost but
+    count unknown, else the count the kernel stored). The per-event ``page``
+    and ``cpu`` are computed from these when asked for.
     """
 
     buffer: npt.NDArray[np.uint8]
@@ -76,16 +78,25 @@ class DecodedPages:
     data_offset: int
     ts: U64
     payload_offset: I64
-    payload_len: I64
-    page: I64
-    cpu: npt.NDArray[np.int16]
+    payload_len: npt.NDArray[np.int32]
     page_ts: U64
     page_commit: I64
     page_cpu: npt.NDArray[np.int16]
+    page_events: I64
     lost: I64
 
     def __len__(self) -> int:
         return int(self.ts.size)
+
+    @property
+    def page(self) -> I64:
+        """Each event's page index (int64)."""
+        return np.repeat(np.arange(self.page_events.size, dtype=np.int64), self.page_events)
+
+    @property
+    def cpu(self) -> npt.NDArray[np.int16]:
+        """Each event's CPU (int16)."""
+        return np.repeat(self.page_cpu, self.page_events)
 
     def payload(self, i: int) -> bytes:
         """The payload bytes of event ``i`` (debugging helper; not vectorised)."""
@@ -158,89 +169,110 @@ def decode_pages(data: bytes | bytearray | memoryview | npt.NDArray[np.uint8], p
         lo, hi = words[sp, wi].astype(np.uint64), words[sp, wi + 1].astype(np.uint64)
         lost[sp] = (lo | (hi << np.uint64(32))).view(np.int64)
 
-    # Lock-step walk: one iteration per event position, all live pages at once.
+    # Lock-step walk: one iteration per event position, all live pages at once. The
+    # state of a live page is the word index of its next event header (``wi``), where
+    # its commit ends (``end``), its clock and how many events it has given so far.
     # Most positions hold a small data event (type_len 1..28: length from the header
     # word alone); only the others (big data, padding, time extend/stamp) take the
     # general path, on just their rows.
-    act = np.flatnonzero(size > 0)
-    pos = np.zeros(act.size, dtype=np.int64)       # byte offset within the data area
-    ts = page_ts[act].copy()
-    lim = size[act]
-    got_page: list[I64] = []
-    got_ts: list[U64] = []
-    got_off: list[I64] = []
-    got_len: list[I64] = []
     flat = words.reshape(-1)
+    act = np.flatnonzero(size > 0).astype(np.int32)
+    wi = act.astype(np.int64) * nwords + data_offset // 4
+    end = wi + size[act] // 4
+    ts = page_ts[act]
+    nrec = np.zeros(act.size, dtype=np.int32)
+    page_events = np.zeros(npages, dtype=np.int64)
+    # each event's page, rank in its page, clock and header word (narrow types: this
+    # holds every event until the end)
+    got: list[tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], U64, I64]] = []
     shift = np.uint64(TS_SHIFT)
+
+    def fail(k: int, tl: int, nbytes: int) -> TraceFormatError:
+        p = int(act[k])
+        pos = int(wi[k]) * 4 - p * page_size - data_offset
+        return _fail(f"page {p}: event type_len {tl} of {nbytes} bytes at data offset {pos} runs "
+                     f"past the commit ({int(size[p])} bytes)", p * page_size + data_offset + pos, source)
+
     while act.size:
-        wi = act * nwords + (data_offset + pos) // 4
         w = flat[wi]
-        tl = (w & 31).astype(np.int64)
-        delta = (w >> 5).astype(np.uint64)
-        total = tl * 4 + 4
-        record = (tl >= 1) & (tl <= TYPE_DATA_MAX)
-        alive = np.ones(act.size, dtype=bool)
-        special = np.flatnonzero(~record)
-        past = pos + total > lim
-        if special.size:
-            st = tl[special]
-            a0 = flat[np.minimum(wi[special] + 1, flat.size - 1)].astype(np.uint64)
-            a0i = a0.astype(np.int64)
-            sd = delta[special]
-            null = (st == TYPE_PADDING) & (sd == 0)
-            sp_total = np.where((st == 0) | (st == TYPE_PADDING), a0i + 4, 8)
-            total[special] = sp_total
-            sp_pos, sp_lim = pos[special], lim[special]
-            past[special] = ~null & ((sp_pos + sp_total > sp_lim) | (sp_pos + 8 > sp_lim)
-                                    | ((st == 0) & (a0i < 4)) | (sp_total % 4 != 0))
-        if past.any():
-            k = int(np.flatnonzero(past)[0])
-            p = int(act[k])
-            raise _fail(f"page {p}: event type_len {int(tl[k])} of {int(total[k])} bytes at data "
-                        f"offset {int(pos[k])} runs past the commit ({int(lim[k])} bytes)",
-                        int(base[p]) + data_offset + int(pos[k]), source)
-        if not special.size:              # every live page is at a small data event
-            ts += delta
-            got_page.append(act)
-            got_ts.append(ts.copy())
-            got_off.append(base[act] + data_offset + pos + 4)
-            got_len.append(total - 4)
+        tl = (w & np.uint32(31)).astype(np.int64)
+        small = (tl - 1).astype(np.uint64) < TYPE_DATA_MAX       # 1..28; 0 wraps around
+        if small.all():                    # every live page is at a small data event
+            nxt = wi + 1 + tl
+            if (nxt > end).any():
+                k = int(np.flatnonzero(nxt > end)[0])
+                raise fail(k, int(tl[k]), int(tl[k]) * 4 + 4)
+            ts = ts + (w >> np.uint32(5))
+            got.append((act, nrec, ts, wi))
+            nrec = nrec + 1
+            alive = nxt < end
         else:
+            special = np.flatnonzero(~small)
+            st = tl[special]
+            a0 = flat[np.minimum(wi[special] + 1, flat.size - 1)].astype(np.int64)
+            sd = (w[special] >> np.uint32(5)).astype(np.uint64)
+            null = (st == TYPE_PADDING) & (sd == 0)
+            sp_total = np.where((st == 0) | (st == TYPE_PADDING), a0 + 4, 8)
+            total = tl * 4 + 4
+            total[special] = sp_total
+            nxt = wi + total // 4
+            past = nxt > end
+            sp_room = (end[special] - wi[special]) * 4
+            past[special] = ~null & ((sp_total > sp_room) | (sp_room < 8) | ((st == 0) & (a0 < 4))
+                                     | (sp_total % 4 != 0))
+            if past.any():
+                k = int(np.flatnonzero(past)[0])
+                raise fail(k, int(tl[k]), int(total[k]))
+            ts = ts.copy()
             ext = st == TYPE_TIME_EXTEND
-            ts[special[ext]] += (a0[ext] << shift) + sd[ext]
+            ts[special[ext]] += (a0[ext].astype(np.uint64) << shift) + sd[ext]
             stamp = st == TYPE_TIME_STAMP
             if stamp.any():
                 rows = special[stamp]
-                ts[rows] = _fix_abs_ts((a0[stamp] << shift) | sd[stamp], ts[rows])
+                ts[rows] = _fix_abs_ts((a0[stamp].astype(np.uint64) << shift) | sd[stamp], ts[rows])
             pad = (st == TYPE_PADDING) & ~null & (sd != 1)
             ts[special[pad]] += sd[pad]
+            record = small.copy()
             record[special[st == 0]] = True
-            alive[special[null]] = False
             if record.any():
-                ts[record] += delta[record]
-                dp = act[record]
-                got_page.append(dp)
-                got_ts.append(ts[record])
-                hdr = np.where(tl[record] == 0, 8, 4)
-                got_off.append(base[dp] + data_offset + pos[record] + hdr)
-                got_len.append(total[record] - hdr)
-        pos = pos + total
-        keep = alive & (pos < lim)
-        if not keep.all():
-            act, pos, ts, lim = act[keep], pos[keep], ts[keep], lim[keep]
+                ts[record] += (w[record] >> np.uint32(5)).astype(np.uint64)
+                got.append((act[record], nrec[record], ts[record], wi[record]))
+                nrec = nrec + record.astype(np.int32)
+            alive = nxt < end
+            alive[special[null]] = False
+        wi = nxt
+        if not alive.all():
+            done = ~alive
+            page_events[act[done]] = nrec[done]
+            act, wi, end, ts, nrec = act[alive], wi[alive], end[alive], ts[alive], nrec[alive]
 
-    if got_page:
-        page = np.concatenate(got_page)
-        order = np.argsort(page, kind="stable")
-        page = page[order]
-        ev_ts = np.concatenate(got_ts)[order]
-        off = np.concatenate(got_off)[order]
-        length = np.concatenate(got_len)[order]
-    else:
-        page = off = length = np.zeros(0, dtype=np.int64)
-        ev_ts = np.zeros(0, dtype=np.uint64)
-    return DecodedPages(buf, page_size, data_offset, ev_ts, off, length, page, page_cpu[page],
-                        page_ts, size, page_cpu, lost)
+    start = np.zeros(npages, dtype=np.int64)
+    np.cumsum(page_events[:-1], out=start[1:])
+    n = int(page_events.sum())
+    ev_ts = np.empty(n, dtype=np.uint64)
+    off = np.empty(n, dtype=np.int64)           # header word index, then payload offset
+    # Into page order, a block of pages at a time: the writes of one block stay in cache.
+    nblocks = max(1, n // _SCATTER_BLOCK)
+    page_cuts = np.searchsorted(np.cumsum(page_events), np.linspace(0, n, nblocks + 1))
+    page_cuts[0], page_cuts[-1] = 0, npages
+    cuts = [np.searchsorted(g[0], page_cuts).tolist() for g in got]
+    for b in range(nblocks):
+        for (dp, rank, t, hw), c in zip(got, cuts, strict=True):
+            lo, hi = c[b], c[b + 1]
+            if lo < hi:
+                dest = start[dp[lo:hi]] + rank[lo:hi]
+                ev_ts[dest], off[dest] = t[lo:hi], hw[lo:hi]
+    del got
+    # payload offset and length from each data event's header, read in page order
+    type_len = flat[off] & np.uint32(31)
+    length = (type_len * 4).astype(np.int32)
+    big = np.flatnonzero(type_len == 0)        # type_len 0: the length is in array[0]
+    length[big] = flat[off[big] + 1].astype(np.int32) - 4
+    off += 1
+    off[big] += 1
+    off *= 4
+    return DecodedPages(buf, page_size, data_offset, ev_ts, off, length, page_ts, size, page_cpu, page_events,
+                        lost)
 
 
 def _fix_abs_ts(absolute: U64, save_ts: U64) -> U64:

@@ -22,6 +22,7 @@ import errno
 import gzip
 import os
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,10 +85,13 @@ class TraceDir:
     path: Path
     header_page: HeaderPage
     formats: Mapping[int, EventFormat]
-    raw: Mapping[int, bytes]                       # cpu -> concatenated sub-buffers
+    raw: Mapping[int, bytes | memoryview]          # cpu -> concatenated sub-buffers
     raw_paths: Mapping[int, Path] = field(default_factory=dict)
     symbols: Symbols | None = None
     cmdlines: Mapping[int, str] = field(default_factory=dict)
+    #: every CPU's ``raw``, in ascending CPU order, in one buffer (``raw`` then
+    #: views it): what :class:`~ftracelab.analysis.events.Trace` decodes, no copy
+    raw_blob: npt.NDArray[np.uint8] | None = None
 
 
 def _read_text(path: Path) -> str:
@@ -100,26 +104,78 @@ def _read_text(path: Path) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _read_bytes(path: Path) -> bytes:
-    """Read a file without blocking: trace_pipe_raw on a live tracefs would wait for data."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+def _open(path: Path) -> int:
+    """Open without blocking: trace_pipe_raw on a live tracefs would wait for data."""
+    return os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+
+
+def _read_rest(fd: int, path: Path, total: int = 0) -> list[bytes]:
+    """The chunks left in ``fd`` (``total`` bytes read before them)."""
     chunks: list[bytes] = []
-    total = 0
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 20)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        total += len(chunk)
+        if total > _MAX_FILE:
+            raise TraceFormatError("file larger than 4 GiB", total, str(path))
+        chunks.append(chunk)
+    return chunks
+
+
+def _read_bytes(path: Path) -> bytes:
+    fd = _open(path)
     try:
-        while True:
-            try:
-                chunk = os.read(fd, 1 << 20)
-            except BlockingIOError:
-                break
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > _MAX_FILE:
-                raise TraceFormatError("file larger than 4 GiB", total, str(path))
-            chunks.append(chunk)
+        return b"".join(_read_rest(fd, path))
     finally:
         os.close(fd)
-    return b"".join(chunks)
+
+
+def _read_raw(paths: Mapping[int, Path]) -> tuple[npt.NDArray[np.uint8], dict[int, memoryview]]:
+    """The files, CPU by CPU, in one buffer (and a view of each). A regular file is
+    read straight into its place (its size is known); a live tracefs stream, whose
+    size is not, is read in chunks and copied in."""
+    fds = {cpu: _open(paths[cpu]) for cpu in sorted(paths)}
+    try:
+        sizes = {cpu: os.fstat(fd).st_size if stat.S_ISREG(os.fstat(fd).st_mode) else 0
+                 for cpu, fd in fds.items()}
+        for cpu, size in sizes.items():
+            if size > _MAX_FILE:
+                raise TraceFormatError("file larger than 4 GiB", size, str(paths[cpu]))
+        streams = {cpu: b"".join(_read_rest(fd, paths[cpu])) for cpu, fd in fds.items() if not sizes[cpu]}
+        blob = np.empty(sum(sizes.values()) + sum(len(b) for b in streams.values()), dtype=np.uint8)
+        views: dict[int, memoryview] = {}
+        whole = memoryview(blob.data)
+        at = 0
+        for cpu, fd in fds.items():
+            if cpu in streams:
+                data = streams.pop(cpu)
+                blob[at:at + len(data)] = np.frombuffer(data, dtype=np.uint8)
+                n = len(data)
+            else:
+                n = _read_into(fd, whole[at:at + sizes[cpu]])
+                if n < sizes[cpu]:                 # the file shrank while being read
+                    raise TraceFormatError(f"file ended at {n} of its {sizes[cpu]} bytes", n,
+                                           str(paths[cpu]))
+            views[cpu] = whole[at:at + n]
+            at += n
+        return blob, views
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+
+
+def _read_into(fd: int, view: memoryview) -> int:
+    got = 0
+    while got < len(view):
+        n = os.readv(fd, [view[got:]])
+        if not n:
+            break
+        got += n
+    return got
 
 
 def parse_kallsyms(text: str, *, source: str = "") -> Symbols:
@@ -208,7 +264,6 @@ def read_tracedir(path: str | os.PathLike[str], kallsyms: str | os.PathLike[str]
             break
     formats = _read_formats(events_dirs)
 
-    raw: dict[int, bytes] = {}
     raw_paths: dict[int, Path] = {}
     per_cpu = root / "per_cpu"
     if per_cpu.is_dir():
@@ -218,9 +273,9 @@ def read_tracedir(path: str | os.PathLike[str], kallsyms: str | os.PathLike[str]
                 continue
             raw_file = _find(cpu_dir, _RAW_NAMES)
             if raw_file is not None:
-                raw[int(m[1])] = _read_bytes(raw_file)
                 raw_paths[int(m[1])] = raw_file
-    raw = dict(sorted(raw.items()))
+    raw_paths = dict(sorted(raw_paths.items()))
+    blob, raw = _read_raw(raw_paths)
 
     symbols: Symbols | None
     if isinstance(kallsyms, Symbols):
@@ -235,4 +290,4 @@ def read_tracedir(path: str | os.PathLike[str], kallsyms: str | os.PathLike[str]
     else:
         cl_path = Path(cmdlines) if cmdlines is not None else _find(root, _CMDLINES_NAMES)
         table = parse_saved_cmdlines(_read_text(cl_path), source=str(cl_path)) if cl_path else {}
-    return TraceDir(root, header, formats, raw, raw_paths, symbols, table)
+    return TraceDir(root, header, formats, raw, raw_paths, symbols, table, blob)
