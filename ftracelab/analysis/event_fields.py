@@ -48,15 +48,17 @@ def _gather(buf: U8, starts: I64, width: int) -> U8:
     return out
 
 
-def scalar(buf: U8, starts: I64, size: int, dtype: np.dtype[np.generic]) -> npt.NDArray[np.generic]:
+def scalar(buf: U8, starts: I64, size: int, dtype: np.dtype[np.generic], *,
+           in_bounds: bool = False) -> npt.NDArray[np.generic]:
     """One little-endian integer of ``size`` (1, 2, 4 or 8) bytes at each start: a
     single gather from a view of the buffer with a one-byte stride, so any alignment
     reads in one pass with no (n, size) index matrix. Starts past the end read the
-    buffer's last whole value (the caller masks them)."""
+    buffer's last whole value (the caller masks them); ``in_bounds`` says the caller
+    knows there are none."""
     limit = buf.size - size
     if limit < 0:
         return np.zeros(starts.size, dtype=dtype)
-    if starts.size and (int(starts.max()) > limit or int(starts.min()) < 0):
+    if not in_bounds and starts.size and (int(starts.max()) > limit or int(starts.min()) < 0):
         starts = np.clip(starts, 0, limit)
     words: npt.NDArray[np.generic] = np.ndarray((limit + 1,), dtype=dtype, buffer=buf, strides=(1,))
     out: npt.NDArray[np.generic] = words[starts]
@@ -97,10 +99,15 @@ def _int_dtype(f: FormatField, size: int) -> np.dtype[np.generic] | None:
     return np.dtype(f"<{'i' if f.signed else 'u'}{size}")
 
 
-def decode_field(buf: U8, off: I64, plen: I64, f: FormatField) -> tuple[npt.NDArray[np.generic],
-                                                                         npt.NDArray[np.bool_] | None]:
-    """Values (and validity, None = all valid) of field ``f`` for records at ``off`` of ``plen`` bytes."""
+def decode_field(buf: U8, off: I64, plen: I64, f: FormatField, *, plen_min: int = 0
+                 ) -> tuple[npt.NDArray[np.generic], npt.NDArray[np.bool_] | None]:
+    """Values (and validity, None = all valid) of field ``f`` for records at ``off`` of
+    ``plen`` bytes, records that lie inside ``buf``. ``plen_min``, a lower bound of
+    ``plen``, spares the checks when every record is long enough for ``f``."""
     start = off + f.offset
+    dtype = _int_dtype(f, f.size)
+    if dtype is not None and not f.is_dynamic and f.array_len is None and f.offset + f.size <= plen_min:
+        return scalar(buf, start, f.size, dtype, in_bounds=True), None
     if f.is_dynamic:
         loc = _gather(buf, start, 4).view("<u4").reshape(-1).astype(np.int64)
         begin = (loc & 0xFFFF) + (f.offset + 4 if f.rel_loc else 0)
@@ -117,7 +124,6 @@ def decode_field(buf: U8, off: I64, plen: I64, f: FormatField) -> tuple[npt.NDAr
         make = _cstrings if f.is_string else _elem_maker(f)
         return _by_length(buf, start, extent, make), None
     valid = f.offset + f.size <= plen
-    dtype = _int_dtype(f, f.size)
     values: npt.NDArray[np.generic]
     if dtype is None:                     # odd-sized scalar: raw bytes, gathered only where present
         values = np.full(off.size, None, dtype=object)

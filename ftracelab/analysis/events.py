@@ -238,7 +238,7 @@ class Trace:
             off = pg.payload_offset[rows]
             ts[sl] = ev_ts[rows]
             cpu[sl] = pg.page_cpu[off // ps]
-            head = scalar(buf, off, 8, np.dtype("<u8")).view(np.uint64)   # struct trace_entry
+            head = scalar(buf, off, 8, np.dtype("<u8"), in_bounds=True).view(np.uint64)  # trace_entry
             ctype[sl], flags[sl], preempt[sl] = head, head >> 16, head >> 24   # low bits kept
             pid[sl] = head >> 32
         upids = np.unique(np.concatenate([pd.unique(pid[sl]) for sl in _spans(n)] or [pid]))
@@ -281,8 +281,9 @@ class Trace:
         for sl in _spans(m):
             recs = order[sl] if rows is None else order[rows[sl]]
             off, plen = pg.payload_offset[recs], pg.payload_len[recs].astype(np.int64)
+            plen_min = int(plen.min()) if plen.size else 0
             for k, f in enumerate(fields):
-                vals, ok = decode_field(pg.buffer, off, plen, f)
+                vals, ok = decode_field(pg.buffer, off, plen, f, plen_min=plen_min)
                 values[k][sl] = vals
                 if ok is not None:
                     if valid[k] is None:
