@@ -108,6 +108,39 @@ def test_many_pages_decode_in_lock_step(cases: list[tuple[int, list[RbEvent], in
     assert all(0 <= o - p * PAGE - 16 <= DATA for o, p in zip(pages.payload_offset, pages.page, strict=True))
 
 
+PageCase = tuple[int, list[RbEvent], int | None, bool]   # page_ts, events, lost, tail padding
+
+
+@st.composite
+def uniform_page_events(draw: st.DrawFn) -> PageCase:
+    """Events of one small payload length and no time extends: a page decode_pages()
+    reads as a 2-D array instead of walking it (the function tracer's pages)."""
+    size = draw(st.integers(1, 112))
+    count = draw(st.integers(1, DATA // rb_event_length(size)))
+    ts = draw(st.integers(0, 1 << 50))
+    events = []
+    for _ in range(count):
+        ts += draw(st.integers(0, (1 << 27) - 1))
+        events.append(RbEvent(ts, draw(st.binary(min_size=size, max_size=size))))
+    return events[0].ts, events, None, draw(st.booleans())
+
+
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(st.one_of(uniform_page_events(), page_events(max_events=16)), min_size=1, max_size=8))
+def test_uniform_pages_decode_like_walked_ones(cases: list[PageCase]) -> None:
+    """Pages of one event length (decoded without the walk) mixed with any others read back
+    exactly and in page order, and each page reads the same alone."""
+    pages_bytes = [encode_page(ev, page_ts=ts, lost=lost, tail_padding=tail) for ts, ev, lost, tail in cases]
+    pages = decode_pages(b"".join(pages_bytes), PAGE)
+    want = [(p, e) for p, (_, ev, _, _) in enumerate(cases) for e in expected(ev)]
+    assert decoded(pages) == [e for _, e in want]
+    assert pages.page.tolist() == [p for p, _ in want]
+    assert pages.page_events.tolist() == [len(expected(ev)) for _, ev, _, _ in cases]
+    alone = [decoded(decode_pages(b, PAGE)) for b in pages_bytes]
+    assert decoded(pages) == [e for one in alone for e in one]
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=1024), st.integers(0, DATA // 4), st.integers(0, 3), st.integers(0, (1 << 64) - 1))
 def test_garbage_pages_decode_or_raise(noise: bytes, words: int, flags: int, page_ts: int) -> None:

@@ -61,8 +61,8 @@ def scalar(buf: U8, starts: I64, size: int, dtype: np.dtype[np.generic], *,
     if not in_bounds and starts.size and (int(starts.max()) > limit or int(starts.min()) < 0):
         starts = np.clip(starts, 0, limit)
     words: npt.NDArray[np.generic] = np.ndarray((limit + 1,), dtype=dtype, buffer=buf, strides=(1,))
-    out: npt.NDArray[np.generic] = words[starts]
-    return out
+    got: npt.NDArray[np.generic] = words[starts]   # (np.take would copy the whole view first)
+    return got
 
 
 def _cstrings(block: U8) -> Obj:

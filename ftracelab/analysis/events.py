@@ -62,6 +62,19 @@ def _names_index(names: list[str]) -> tuple[pd.Index, I64]:
     return pd.Index(uniq.tolist(), dtype=object), same.astype(np.int64)
 
 
+def _distinct(values: npt.NDArray[np.signedinteger[Any]]) -> npt.NDArray[np.signedinteger[Any]]:
+    """The sorted distinct values (pids): marks in a table when they are small, else hashing."""
+    if not values.size:
+        return values[:0]
+    lo, hi = int(values.min()), int(values.max())
+    if lo >= 0 and hi < _TABLE_MAX:
+        seen = np.zeros(hi + 1, dtype=bool)
+        for sl in _spans(values.size):
+            seen[values[sl]] = True
+        return np.flatnonzero(seen).astype(values.dtype)
+    return np.unique(np.concatenate([pd.unique(values[sl]) for sl in _spans(values.size)]))
+
+
 def _categorical_of(values: npt.NDArray[Any], keys: npt.NDArray[Any], names: list[str]) -> pd.Categorical:
     """The categorical of ``names[k]`` for each value, ``keys`` being the sorted distinct
     values and ``names`` one per key."""
@@ -236,12 +249,12 @@ class Trace:
         for sl in _spans(n):
             rows = order[sl]
             off = pg.payload_offset[rows]
-            ts[sl] = ev_ts[rows]
-            cpu[sl] = pg.page_cpu[off // ps]
+            np.take(ev_ts, rows, out=ts[sl])                 # gathers straight into the columns
+            np.take(pg.page_cpu, off // ps, out=cpu[sl])
             head = scalar(buf, off, 8, np.dtype("<u8"), in_bounds=True).view(np.uint64)  # trace_entry
             ctype[sl], flags[sl], preempt[sl] = head, head >> 16, head >> 24   # low bits kept
             pid[sl] = head >> 32
-        upids = np.unique(np.concatenate([pd.unique(pid[sl]) for sl in _spans(n)] or [pid]))
+        upids = _distinct(pid)
         ids = np.flatnonzero(sum((np.bincount(ctype[sl], minlength=1 << 16) for sl in _spans(n)),
                                  np.zeros(1 << 16, dtype=np.int64))).astype(np.uint16)
         cols: dict[str, npt.NDArray[np.generic] | pd.api.extensions.ExtensionArray | pd.Categorical] = {

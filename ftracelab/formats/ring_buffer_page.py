@@ -55,6 +55,7 @@ TS_MSB = 0xF8 << 56
 ABS_TS_MASK = (1 << 64) - 1 - TS_MSB
 RB_MAX_SMALL_DATA = 4 * TYPE_DATA_MAX
 _SCATTER_BLOCK = 1 << 19            # events put in page order at a time (see decode_pages)
+_UNIFORM_BLOCK = 1024               # pages of one event length decoded at a time
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
@@ -176,12 +177,16 @@ def decode_pages(data: bytes | bytearray | memoryview | npt.NDArray[np.uint8], p
     # word alone); only the others (big data, padding, time extend/stamp) take the
     # general path, on just their rows.
     flat = words.reshape(-1)
-    act = np.flatnonzero(size > 0).astype(np.int32)
+    uni_pages, uni_count = _uniform_pages(flat, nwords, data_offset // 4, size)
+    walk = size > 0
+    walk[uni_pages] = False
+    page_events = np.zeros(npages, dtype=np.int64)
+    page_events[uni_pages] = uni_count
+    act = np.flatnonzero(walk).astype(np.int32)
     wi = act.astype(np.int64) * nwords + data_offset // 4
     end = wi + size[act] // 4
     ts = page_ts[act]
     nrec = np.zeros(act.size, dtype=np.int32)
-    page_events = np.zeros(npages, dtype=np.int64)
     # each event's page, rank in its page, clock and header word (narrow types: this
     # holds every event until the end)
     got: list[tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], U64, I64]] = []
@@ -263,6 +268,8 @@ def decode_pages(data: bytes | bytearray | memoryview | npt.NDArray[np.uint8], p
                 dest = start[dp[lo:hi]] + rank[lo:hi]
                 ev_ts[dest], off[dest] = t[lo:hi], hw[lo:hi]
     del got
+    if uni_pages.size:
+        _decode_uniform(flat, nwords, data_offset // 4, uni_pages, uni_count, page_ts, start, ev_ts, off)
     # payload offset and length from each data event's header, read in page order
     type_len = flat[off] & np.uint32(31)
     length = (type_len * 4).astype(np.int32)
@@ -273,6 +280,53 @@ def decode_pages(data: bytes | bytearray | memoryview | npt.NDArray[np.uint8], p
     off *= 4
     return DecodedPages(buf, page_size, data_offset, ev_ts, off, length, page_ts, size, page_cpu, page_events,
                         lost)
+
+
+def _uniform_pages(flat: npt.NDArray[np.uint32], nwords: int, first: int, size: I64,
+                   ) -> tuple[I64, I64]:
+    """Pages holding only small data events of one length (a function tracer's pages,
+    mostly), decoded as 2-D arrays by :func:`_decode_uniform` with no walk: the pages
+    (ascending) and their event counts. Checked a block of pages at a time."""
+    head = flat[np.arange(size.size, dtype=np.int64) * nwords + first]
+    stride = (head & np.uint32(31)).astype(np.int64) + 1          # words per event
+    cand = np.flatnonzero((size > 0) & (stride >= 2) & (stride <= TYPE_DATA_MAX + 1)
+                          & (size % (stride * 4) == 0))
+    ok = np.zeros(cand.size, dtype=bool)
+    for lo in range(0, cand.size, _UNIFORM_BLOCK):
+        pg = cand[lo:lo + _UNIFORM_BLOCK]
+        hw, inside = _event_words(pg, size[pg] // (4 * stride[pg]), stride[pg], nwords, first)
+        same = (flat[hw] & np.uint32(31)) == (stride[pg] - 1)[:, None]
+        ok[lo:lo + pg.size] = (same | ~inside).all(axis=1)
+    pages = cand[ok]
+    return pages, size[pages] // (4 * stride[pages])
+
+
+def _event_words(pg: I64, count: I64, stride: I64, nwords: int, first: int,
+                 ) -> tuple[I64, npt.NDArray[np.bool_]]:
+    """Header word indices of the events of uniform pages, (pages, most events), and
+    which are real (the rest point at each page's first header)."""
+    kmax = int(count.max())
+    j = np.arange(kmax, dtype=np.int64)
+    inside = j < count[:, None]
+    hw = (pg * nwords + first)[:, None] + np.where(inside, j * stride[:, None], 0)
+    return hw, inside
+
+
+def _decode_uniform(flat: npt.NDArray[np.uint32], nwords: int, first: int, pages: I64, count: I64,
+                    page_ts: U64, start: I64, ev_ts: U64, hdr: I64) -> None:
+    """Fill the clocks and header words of the events of the uniform ``pages`` in at
+    their places (``start``: each page's first event), a block of pages at a time."""
+    for lo in range(0, pages.size, _UNIFORM_BLOCK):
+        pg, cnt = pages[lo:lo + _UNIFORM_BLOCK], count[lo:lo + _UNIFORM_BLOCK]
+        stride = (flat[pg * nwords + first] & np.uint32(31)).astype(np.int64) + 1
+        hw, inside = _event_words(pg, cnt, stride, nwords, first)
+        ts = page_ts[pg, None] + np.cumsum((flat[hw] >> np.uint32(5)).astype(np.uint64), axis=1)
+        a, b = int(start[pg[0]]), int(start[pg[-1]] + cnt[-1])
+        if b - a == int(cnt.sum()):       # pages with no others between them: one slice
+            ev_ts[a:b], hdr[a:b] = ts[inside], hw[inside]
+        else:
+            dest = np.repeat(start[pg] - np.cumsum(cnt) + cnt, cnt) + np.arange(int(cnt.sum()))
+            ev_ts[dest], hdr[dest] = ts[inside], hw[inside]
 
 
 def _fix_abs_ts(absolute: U64, save_ts: U64) -> U64:
