@@ -51,7 +51,10 @@ against ``len(lab.trace().df_events())``. Reported: the end-to-end rate
 ((traced - untraced time) / traced calls) with its inverse, the per-call
 rate. As in ``bench_ftrace.py``, the design's ">= 5 M traced calls/s" budget
 is checked against the per-call rate: the end-to-end rate also contains the
-emulated kernel's own untraced work.
+emulated kernel's own untraced work. A third lab, every traceable function
+calling ``ftrace_stub`` through its ops' trampoline, is timed in the same
+rounds: the design reads the budget as "tracing cost per call <= 3x the bare
+trampoline cost", and that ratio is checked too.
 
 The exit status is 1 if a budget is missed, else 0. The figures are medians
 of a few runs on the machine at hand: compare them only with runs on the
@@ -87,7 +90,7 @@ if TYPE_CHECKING:
 
 DEFAULT_EVENTS = 4_000_000
 TEMPLATES = 64                   # distinct pages, tiled
-REPEATS = 3
+REPEATS = 5
 PAGE_SIZE = 4096
 DATA_SIZE = PAGE_SIZE - 16
 EVENT_BYTES = 4 + 24             # type_len header + struct ftrace_entry
@@ -100,6 +103,7 @@ EVENTS_BUDGET_M = 10.0           # M events/s, at least
 MB_BUDGET = 150.0                # MB/s, at least
 MEMORY_BUDGET_FRAMES = 2.0       # peak <= 2 x frame + input
 NATIVE_BUDGET_MCALLS = 5.0       # M traced calls/s (per-call rate), at least
+TRAMPOLINE_RATIO_BUDGET = 3.0    # function tracer cost per call / bare trampoline cost, at most
 
 
 def _fresh_lab() -> Lab:
@@ -330,12 +334,23 @@ def _written(lab: Lab) -> tuple[int, int]:
     return entries, overrun
 
 
+def _stub_lab() -> Lab:
+    """Every traceable function calling ftrace_stub (a bare ``ret``) through its ops'
+    trampoline: the cost of the call, the trampoline and the return alone."""
+    from ftracelab.trace.ftrace_ops import FtraceOpsFlag
+
+    lab = _fresh_lab()
+    lab.ftrace.register("ftrace_stub", flags=FtraceOpsFlag.RECURSION, name="bench_stub")
+    return lab
+
+
 def bench_native() -> tuple[list[Row], dict[str, Any]]:
-    base, traced = _fresh_lab(), _traced_lab()
-    timed_run(base, "getpid", loops=WARMUP_LOOPS)
-    timed_run(traced, "getpid", loops=WARMUP_LOOPS)
+    base, traced, stub = _fresh_lab(), _traced_lab(), _stub_lab()
+    for lab in (base, traced, stub):
+        timed_run(lab, "getpid", loops=WARMUP_LOOPS)
     base_t: list[float] = []
     traced_t: list[float] = []
+    stub_t: list[float] = []
     calls: list[int] = []
     for _ in range(REPEATS):
         traced.tracefs.write("trace", "")          # echo > trace: empty buffers
@@ -343,14 +358,17 @@ def bench_native() -> tuple[list[Row], dict[str, Any]]:
         entries, overrun = _written(traced)
         calls.append(entries + overrun)
         base_t.append(timed_run(base, "getpid", loops=LOOPS))
+        stub_t.append(timed_run(stub, "getpid", loops=LOOPS))
     entries, overrun = _written(traced)
     in_frame = len(traced.trace().df_events())
     if overrun or in_frame != entries:
         raise RuntimeError(f"events lost: {entries} entries, {overrun} overrun, {in_frame} in the frame")
     b, t, c = statistics.median(base_t), statistics.median(traced_t), statistics.median(calls)
+    st = statistics.median(stub_t)
     per_call_ns = (t - b) / c * 1e9
-    if per_call_ns <= 0:
-        raise RuntimeError("the traced run was not slower than the untraced one: the host is too noisy")
+    stub_ns = (st - b) / c * 1e9          # the same functions are traced: the same calls
+    if per_call_ns <= 0 or stub_ns <= 0:
+        raise RuntimeError("a traced run was not slower than the untraced one: the host is too noisy")
     rows = [
         Row("getpid untraced", b, "s", note=f"loops={LOOPS}, fresh Lab(cpus=2, seed=0), median of {REPEATS}"),
         Row("getpid, function tracer '*'", t, "s",
@@ -362,9 +380,13 @@ def bench_native() -> tuple[list[Row], dict[str, Any]]:
         Row("native tracer: per-call rate", 1e3 / per_call_ns, "M calls/s", NATIVE_BUDGET_MCALLS,
             at_least=True,
             note="1 / cost per call; the budget is checked against this rate (as bench_ftrace.py)"),
+        Row("bare trampoline: cost per traced call", stub_ns, "ns",
+            note="ftrace_stub through the ops trampoline on the same functions, same rounds"),
+        Row("native tracer / bare trampoline", per_call_ns / stub_ns, "x", TRAMPOLINE_RATIO_BUDGET,
+            note="cost per call of the function tracer over that of the bare trampoline"),
     ]
-    return rows, {"loops": LOOPS, "untraced_s": base_t, "traced_s": traced_t, "traced_calls": calls,
-                  "cost_per_call_ns": per_call_ns}
+    return rows, {"loops": LOOPS, "untraced_s": base_t, "traced_s": traced_t, "stub_s": stub_t,
+                  "traced_calls": calls, "cost_per_call_ns": per_call_ns, "stub_cost_per_call_ns": stub_ns}
 
 
 def main() -> int:

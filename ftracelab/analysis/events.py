@@ -85,7 +85,7 @@ def _categorical_of(values: npt.NDArray[Any], keys: npt.NDArray[Any], names: lis
         table = np.zeros(int(keys[-1]) + 1, dtype=remap.dtype)    # value -> code, one gather
         table[keys.astype(np.int64)] = remap
         for sl in _spans(values.size):
-            codes[sl] = table[values[sl]]
+            np.take(table, values[sl], out=codes[sl], mode="clip")   # (keys bound the values)
     else:
         for sl in _spans(values.size):
             codes[sl] = remap[np.searchsorted(keys, values[sl])]
@@ -102,11 +102,11 @@ def _categorical(codes: npt.NDArray[np.signedinteger[Any]], categories: list[str
             counts += np.bincount(codes[sl] + 1, minlength=len(categories) + 1)
         used = np.flatnonzero(counts[1:])
     cats, same = _names_index([categories[i] for i in used.tolist()])
-    remap = np.full(len(categories) + 1, -1, dtype=_code_dtype(len(cats)))
-    remap[used + 1] = same
+    remap = np.full(len(categories) + 1, -1, dtype=_code_dtype(len(cats)))   # code -1: the last
+    remap[used] = same
     out = np.empty_like(remap, shape=codes.size)
     for sl in _spans(codes.size):
-        out[sl] = remap[codes[sl] + 1]
+        np.take(remap, codes[sl], out=out[sl], mode="wrap")
     return pd.Categorical.from_codes(out, categories=cats)
 
 
@@ -333,15 +333,17 @@ class Trace:
                         ucode[~hit] = len(syms.names) + np.searchsorted(miss, uniq[~hit])
                     elif not hit.all():
                         misses.append(uniq[~hit])
-                    got = ucode[inverse].astype(codes.dtype, copy=False)
+                    small = ucode.astype(codes.dtype)
+                    at = p.at
+                    if isinstance(at, slice) and p.valid is None:    # one type on every row
+                        np.take(small, inverse, out=codes[sl])
+                        used.append(ucode)
+                        continue
+                    got = small[inverse]
                     if p.valid is not None:
                         got[~p.valid[sl]] = -1
-                    used.append(ucode if p.valid is None else np.unique(got).astype(np.int64))
-                    at = p.at
-                    if isinstance(at, slice):
-                        codes[sl] = got
-                    else:
-                        codes[at[sl]] = got
+                    used.append(np.unique(got).astype(np.int64))
+                    codes[at[sl] if not isinstance(at, slice) else sl] = got
         occurring = np.unique(np.concatenate(used)) if used else np.zeros(0, dtype=np.int64)
         return _categorical(codes, categories, occurring[occurring >= 0].astype(np.int64))
 
