@@ -21,9 +21,10 @@ both set, the lost count is a long stored right after the data.
 
 Timestamps follow check_buffer(): a PADDING with time_delta == 1 is a plain
 discard and does not move the clock; any other non-null PADDING adds its
-delta. :func:`decode_pages` walks every page in lock-step (one Python
-iteration per event *position*, numpy across all pages), so there is no
-Python loop per event. :func:`encode_page` is the writer side
+delta. :func:`decode_pages` reads pages holding only small data events of one
+length (a function tracer's, mostly) as 2-D arrays, and walks the others in
+lock-step (one Python iteration per event *position*, numpy across all
+pages), so there is no Python loop per event. :func:`encode_page` is the writer side
 (rb_calculate_event_length(), rb_update_event(), rb_add_time_stamp(),
 rb_event_discard(), rb_reset_tail()), used to test the decoder and to build
 pages by hand.
