@@ -13,6 +13,7 @@
     ├── FtraceBug                   ftrace found text it did not expect (ftrace_bug())
     ├── TextPokeError               a text poke was misused (wrong order, busy site)
     ├── WorkloadError               an unknown workload or bad workload parameters
+    ├── ShadowStackError            a task's fgraph shadow stack does not chain (names the word)
     └── TraceFormatError            a trace file (raw pages, format file, trace.dat) is
                                     malformed; names the byte offset
 
@@ -98,6 +99,15 @@ class TextPokeError(FtraceLabError):
 
 class WorkloadError(FtraceLabError):
     """An unknown workload name or a bad workload parameter."""
+
+
+class ShadowStackError(FtraceLabError):
+    """An fgraph shadow stack whose words do not chain into frames (the kernel's
+    get_ret_stack() warning). ``word`` is the index of the word at fault."""
+
+    def __init__(self, what: str, word: int) -> None:
+        self.word = word
+        super().__init__(f"shadow stack word {word}: {what}")
 
 
 class TraceFormatError(FtraceLabError):
