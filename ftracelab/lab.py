@@ -27,6 +27,7 @@ from .machine.kallsyms import Kallsyms
 from .machine.stepper import StepTrace, record_until
 from .machine.text_poke import TextPoke, TextPoker
 from .runner import Runner, RunRecord
+from .trace.fgraph import Fgraph
 from .trace.ftrace import mcount_locations
 from .trace.ftrace_files import FilterFiles
 from .trace.ftrace_update import Ftrace
@@ -53,6 +54,7 @@ class Lab:
     def _setup(self) -> None:
         self.text_poker = TextPoker(self.machine)
         self.ftrace = Ftrace(self.machine, self.text_poker)
+        self.fgraph = Fgraph(self.ftrace)
         self.filter_files = FilterFiles(self.ftrace)
         self.tracefs = TraceFS()
         self.tracefs.add_file("available_filter_functions",

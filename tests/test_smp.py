@@ -22,8 +22,7 @@ from ftracelab.runner import RunRecord
 
 # ../shared/real-traces beside the clone (optional: tests that need it skip)
 META = Path(__file__).resolve().parents[2] / "shared" / "real-traces" / "linux-6.12" / "meta"
-TASK_SIZE = 224          # sizeof(struct task_struct), include/kernel.h
-TASK_USED = 0xCC         # offsetof(struct task_struct, used)
+TASK_USED = 0xCC         # offsetof(struct task_struct, used), include/kernel.h
 
 
 def _record(rec: RunRecord) -> dict[str, object]:
@@ -61,7 +60,7 @@ def _task_slots_in_use(lab: Lab) -> list[int]:
     base = lab.machine.symbols["task_table"]
     used = []
     for i in range(64):
-        raw = lab.machine.read(base + i * TASK_SIZE + TASK_USED, 4)
+        raw = lab.machine.read(base + i * lab.fgraph.offsets.task_size + TASK_USED, 4)
         if int.from_bytes(raw, "little"):
             used.append(i)
     return used
@@ -83,7 +82,7 @@ def test_every_task_ends_where_it_should(workload: str) -> None:
     for cpu in range(m.ncpus):
         m.select_cpu(cpu)
         assert m.where(m.reg("rip")).startswith("default_idle+")     # halted in the idle loop
-        assert m.percpu_u64(cpu, PCPU_CURRENT_TASK) == idle + cpu * TASK_SIZE
+        assert m.percpu_u64(cpu, PCPU_CURRENT_TASK) == idle + cpu * lab.fgraph.offsets.task_size
         assert m.read(percpu_addr(cpu) + PCPU_NEED_RESCHED, 4) == b"\0\0\0\0"
     assert lab.run("getpid", loops=3).completed                       # and the lab goes on
 

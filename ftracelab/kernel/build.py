@@ -47,6 +47,7 @@ KERNEL_SOURCES = [
     "kernel/locking.c",
     "kernel/time/hrtimer.c",
     "kernel/time/vclock.c",
+    "kernel/trace/fgraph.c",
     "kernel/trace/ftrace.c",
     "kernel/trace/ring_buffer.c",
     "kernel/trace/trace_functions.c",

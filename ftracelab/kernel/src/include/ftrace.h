@@ -11,6 +11,7 @@
 
 struct ftrace_ops;
 struct ftrace_regs;   /* pt_regs-shaped frame built by the trampolines */
+#define FREGS_SP_SLOT 19      /* PTREGS_SP / 8 (ftrace_64.S): the parent return slot */
 typedef void (*ftrace_func_t)(unsigned long ip, unsigned long parent_ip,
 			      struct ftrace_ops *op, struct ftrace_regs *fregs);
 
@@ -64,6 +65,8 @@ struct ftrace_ops {
 #define TRACE_CTX_SOFTIRQ 2
 #define TRACE_CTX_NORMAL 3
 #define TRACE_CTX_TRANSITION 4
+
+int ftrace_ops_test(struct ftrace_ops *ops, unsigned long ip, void *regs);   /* ftrace.c */
 
 /* kernel/trace/trace_recursion_record.c: how often recursion was stopped. */
 extern u64 ftrace_recursion_count;

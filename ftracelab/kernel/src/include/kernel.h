@@ -58,6 +58,7 @@ typedef int bool;
 #define EAGAIN 11
 #define ENOMEM 12
 #define EFAULT 14
+#define EBUSY 16
 #define EINVAL 22
 #define EMFILE 24
 #define ENOSPC 28
@@ -167,6 +168,9 @@ struct task_struct {
 	int used;                       /* slot in use in the task table */
 	int usage;                      /* references: parent's wait4, the last switch */
 	struct mm_struct *mm;           /* NULL for kernel threads */
+	int trace_overrun;              /* fgraph: calls the full shadow stack dropped */
+	int tracing_graph_pause;        /* fgraph: no new frames while set */
+	unsigned long long ftrace_timestamp;   /* fgraph sleep-time accounting */
 };
 
 struct mm_struct {
@@ -483,6 +487,8 @@ static __always_inline void put_task_struct(struct task_struct *t)
 }
 extern struct task_struct init_task;
 extern struct task_struct task_table[MAX_TASKS];
+void ftrace_graph_init_task(struct task_struct *t);   /* kernel/trace/fgraph.c */
+void ftrace_graph_exit_task(struct task_struct *t);
 
 /* Time and interrupts (kernel/time, kernel/softirq.c). */
 struct hrtimer {

@@ -68,6 +68,7 @@ noinline struct task_struct *alloc_task_struct(void)
 noinline void free_task(struct task_struct *tsk)
 {
 	KCOST(60);
+	ftrace_graph_exit_task(tsk);
 	tsk->used = 0;
 }
 
@@ -88,6 +89,7 @@ noinline struct task_struct *copy_process(int pid, int trace, int node, struct k
 	p = alloc_task_struct();
 	if (!p)
 		return NULL;
+	ftrace_graph_init_task(p);
 	p->pid = p->tgid = pid;
 	if (args->comm) {
 		for (i = 0; i < TASK_COMM_LEN - 1 && args->comm[i]; i++)

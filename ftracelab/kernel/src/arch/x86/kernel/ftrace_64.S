@@ -181,6 +181,36 @@ ftrace_stub:
 	.size ftrace_stub, .-ftrace_stub
 
 /*
+ * return_to_handler: where a function the graph tracer took returns to
+ * (prepare_ftrace_return() put it in the return slot). It saves the return
+ * values (struct fgraph_ret_regs: ax, dx, bp), asks
+ * ftrace_return_to_handler() for the real return address and goes there
+ * by a call whose return slot it overwrites, as 6.12 does: that keeps the
+ * return stack buffer balanced, and a jmp *%rdi would need an ENDBR at the
+ * target under IBT.
+ */
+	.globl return_to_handler
+	.type return_to_handler, @function
+	.p2align 4
+return_to_handler:
+	subq	$24, %rsp
+	movq	%rax, 0(%rsp)
+	movq	%rdx, 8(%rsp)
+	movq	%rbp, 16(%rsp)
+	movq	%rsp, %rdi
+	call	ftrace_return_to_handler
+	movq	%rax, %rdi
+	movq	8(%rsp), %rdx
+	movq	0(%rsp), %rax
+	addq	$24, %rsp
+	call	.Ldo_rop
+	int3
+.Ldo_rop:
+	movq	%rdi, (%rsp)
+	ret
+	.size return_to_handler, .-return_to_handler
+
+/*
  * The ops function of every ftrace_ops whose callback is Python. It leaves
  * its four arguments in the lab's mailbox page (memory the host reads
  * directly) and the lab's hook on lab_python_hook runs the callback
