@@ -22,6 +22,10 @@ busy moment of the host slows all of them alike; figures are medians.
   return cost without any callback. ftrace_stub counts nothing, so its traced
   calls come from one extra, untimed run with an ``EntryCounter`` (one code
   hook per fentry site).
+* **fgraph** -- ``lab.fgraph.register()`` on every function: the native
+  ``lab_graph_entry``/``lab_graph_return`` through ``ftrace_graph_func``,
+  ``function_graph_enter``, the shadow stack and ``return_to_handler``.
+  Traced calls: the fgraph_ops' entries per run.
 * **python** -- a trivial Python callback (``lambda *args: None``), flags
   RECURSION: the raw hook path (trampoline, lab_python_func, the lab's hook,
   the Python call). Traced calls: ``ops.calls`` per run.
@@ -41,6 +45,7 @@ they also contain the workload's own untraced cost:
 
 * native function tracer >= 5 M traced calls/s;
 * Python ftrace_ops callbacks >= 0.5 M calls/s;
+* function_graph (native) >= 3 M calls/s, checked on the fgraph core;
 * tracing cost per call <= 3x the bare trampoline cost.
 
 Finally **enable/disable**: ``lab.ftrace.register()`` of an ops on every
@@ -74,6 +79,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 if TYPE_CHECKING:
     from ftracelab.lab import Lab
+    from ftracelab.trace.fgraph import FgraphOps
     from ftracelab.trace.ftrace_ops import FtraceOps
 
 LOOPS = 50_000
@@ -82,6 +88,7 @@ REPEATS = 3
 SITE_REPEATS = 5
 NATIVE_BUDGET_MCALLS = 5.0       # M traced calls/s, at least
 PYTHON_BUDGET_MCALLS = 0.5       # M calls/s, at least
+FGRAPH_BUDGET_MCALLS = 3.0       # M calls/s, at least (function_graph's budget, for its fgraph core)
 TRAMPOLINE_RATIO_BUDGET = 3.0    # native cost per call / bare trampoline cost, at most
 
 
@@ -127,11 +134,11 @@ def _count_sites(lab: Lab) -> int:
 class _Setup:
     cfg: Config
     lab: Lab
-    ops: FtraceOps | None
+    ops: FtraceOps | FgraphOps | None
     counts_itself: bool
 
 
-def measure(configs: list[tuple[str, Callable[[Lab], FtraceOps | None], bool]]) -> list[Config]:
+def measure(configs: list[tuple[str, Callable[[Lab], FtraceOps | FgraphOps | None], bool]]) -> list[Config]:
     """Per configuration a fresh lab, the ops its function registers and a warm-up
     run; then REPEATS rounds that time each configuration once, in turn, so that a
     busy moment of the host slows all of them rather than one."""
@@ -180,12 +187,20 @@ def _python(lab: Lab) -> FtraceOps:
     return lab.ftrace.register(callback, flags=FtraceOpsFlag.RECURSION, name="bench_python")
 
 
+def _fgraph(lab: Lab) -> FgraphOps:
+    """lab_graph_entry/lab_graph_return (count, one word of reserved data) on every
+    function: ftrace_graph_func, function_graph_enter, the shadow stack and the
+    return through return_to_handler."""
+    return lab.fgraph.register(name="bench_fgraph")
+
+
 def bench_tracing() -> tuple[list[Row], dict[str, Any]]:
-    base, native, tramp, python = measure([
+    base, native, tramp, python, fgraph = measure([
         ("baseline", lambda lab: None, False),
         ("native", _native, True),
         ("trampoline only", _trampoline, False),
         ("python", _python, True),
+        ("fgraph", _fgraph, True),
     ])
     # The tracer's own callbacks must not change what the kernel does: same functions
     # traced, so the trampoline-only run sees the native run's calls (ticks aside).
@@ -196,14 +211,15 @@ def bench_tracing() -> tuple[list[Row], dict[str, Any]]:
     def per_call_ns(cfg: Config) -> float:
         return (cfg.median_s - base.median_s) / cfg.median_calls * 1e9
 
-    costs = {cfg.name: per_call_ns(cfg) for cfg in (native, tramp, python)}
+    costs = {cfg.name: per_call_ns(cfg) for cfg in (native, tramp, python, fgraph)}
     if min(costs.values()) <= 0:
         raise RuntimeError(f"a traced run was not slower than the untraced one: {costs}; "
                            "the host is too noisy to measure")
     rows = [Row("baseline getpid, untraced", base.median_s, "s", None,
                 note=f"loops={LOOPS}, fresh Lab(cpus=2, seed=0), median of {REPEATS}")]
-    budgets = {"native": NATIVE_BUDGET_MCALLS, "python": PYTHON_BUDGET_MCALLS}
-    for cfg in (native, tramp, python):
+    budgets = {"native": NATIVE_BUDGET_MCALLS, "python": PYTHON_BUDGET_MCALLS,
+               "fgraph": FGRAPH_BUDGET_MCALLS}
+    for cfg in (native, tramp, python, fgraph):
         ns = costs[cfg.name]
         calls = cfg.median_calls
         budget = budgets.get(cfg.name)
@@ -230,7 +246,7 @@ def bench_tracing() -> tuple[list[Row], dict[str, Any]]:
                      "cost_per_call_ns": costs.get(c.name),
                      "end_to_end_calls_per_s": (c.median_calls / c.median_s
                                                 if c.calls else None)}
-                    for c in (base, native, tramp, python)],
+                    for c in (base, native, tramp, python, fgraph)],
         "native_over_trampoline": ratio,
     }
     return rows, figures

@@ -468,6 +468,11 @@ class FgraphOps:
     def total_ns(self) -> int:
         return self._counter(4)
 
+    @property
+    def calls(self) -> int:
+        """Calls it took (its entries), as FtraceOps.calls counts an ops' calls."""
+        return self.entries
+
     def unregister(self) -> None:
         self.fgraph.unregister(self)
 

@@ -290,7 +290,7 @@ notrace int function_graph_enter(unsigned long ret, unsigned long func, unsigned
 {
 	struct task_struct *t = current;
 	struct ftrace_graph_ent trace;
-	unsigned long bitmap = 0;
+	unsigned long bitmap = 0, mask;
 	int offset, i;
 
 	(void)frame_pointer;
@@ -299,11 +299,13 @@ notrace int function_graph_enter(unsigned long ret, unsigned long func, unsigned
 	offset = ftrace_push_return_trace(ret, func, retp);
 	if (offset < 0)
 		goto out;
-	for (i = 0; i < FGRAPH_ARRAY_SIZE; i++) {
-		struct fgraph_ops *gops = fgraph_array[i];
+	for (mask = fgraph_array_bitmask; mask; mask &= mask - 1) {    /* for_each_set_bit() */
+		struct fgraph_ops *gops;
 		int save_curr_ret_stack;
 
-		if (!(fgraph_array_bitmask & (1ul << i)) || !gops)
+		i = __builtin_ctzl(mask);
+		gops = fgraph_array[i];
+		if (!gops)
 			continue;
 		save_curr_ret_stack = t->curr_ret_stack;
 		if (ftrace_ops_test(&gops->ops, func, NULL) && gops->entryfunc(&trace, gops))
@@ -403,7 +405,7 @@ notrace unsigned long ftrace_return_to_handler(struct fgraph_ret_regs *ret_regs)
 	struct ftrace_ret_stack *ret_stack;
 	struct ftrace_graph_ret trace;
 	unsigned long bitmap, ret;
-	int offset, i;
+	int offset;
 
 	ret_stack = get_ret_stack(t, t->curr_ret_stack, &offset);
 	if (unlikely(!ret_stack)) {
@@ -419,10 +421,10 @@ notrace unsigned long ftrace_return_to_handler(struct fgraph_ret_regs *ret_regs)
 	trace.rettime = sched_clock();
 	trace.retval = ret_regs->ax;
 	bitmap = (ret_stack_of(t)[offset] >> FGRAPH_INDEX_SHIFT) & FGRAPH_INDEX_MASK;
-	for (i = 0; i < FGRAPH_ARRAY_SIZE; i++) {
-		struct fgraph_ops *gops = fgraph_array[i];
+	for (; bitmap; bitmap &= bitmap - 1) {                      /* for_each_set_bit() */
+		struct fgraph_ops *gops = fgraph_array[__builtin_ctzl(bitmap)];
 
-		if ((bitmap & (1ul << i)) && gops)
+		if (gops)
 			gops->retfunc(&trace, gops);
 	}
 	barrier();
