@@ -24,10 +24,11 @@ from .kernel.workloads import WORKLOADS
 from .machine.cpu import Machine
 from .machine.disasm import disassemble_range, format_listing
 from .machine.kallsyms import Kallsyms
+from .machine.memory import PCPU_CURRENT_TASK
 from .machine.stepper import StepTrace, record_until
 from .machine.text_poke import TextPoke, TextPoker
 from .runner import Runner, RunRecord
-from .trace.fgraph import Fgraph
+from .trace.fgraph import Fgraph, StackEvent, stack_events
 from .trace.ftrace import mcount_locations
 from .trace.ftrace_files import FilterFiles
 from .trace.ftrace_update import Ftrace
@@ -162,6 +163,40 @@ class Lab:
             m.remove_breakpoint(site)
         self.resume()
         return trace
+
+    def step_graph(self, function: str, workload: str = "cat", max_steps: int = 20000,
+                   **params: int | str) -> list[StackEvent]:
+        """Watch the fgraph shadow stack of the task that calls ``function`` through
+        that call: the workload runs until the first call, every instruction until it
+        returns is recorded, and each change of the stack (a push, reserved data, the
+        bitmap, a pop) becomes a :class:`~ftracelab.trace.fgraph.StackEvent`; then the
+        workload runs to completion. Needs an fgraph_ops on ``function``."""
+        if self.fgraph.graph_ops is None or not self.fgraph.graph_ops.traces(self.fentry_site(function)):
+            raise WorkloadError(f"no fgraph_ops traces {function}: lab.fgraph.register() first")
+        site = self.fentry_site(function)
+        m = self.machine
+        m.add_breakpoint(site)
+        try:
+            workload_params: dict[str, Any] = dict(params)
+            rec = self.run(workload, count_calls=False, **workload_params)
+            if rec.completed:
+                raise WorkloadError(f"workload {workload!r} never called {function}")
+            m.remove_breakpoint(site)
+            before = self.fgraph.task_stack(m.percpu_u64(m.cpu, PCPU_CURRENT_TASK))
+            if before is None:
+                raise WorkloadError(f"the task calling {function} has no shadow stack")
+            trace = record_until(m, m.read_u64(m.reg("rsp")), max_steps)   # to its return address
+        finally:
+            m.remove_breakpoint(site)
+        self.resume()
+        events = stack_events(trace, before.stack, before.ret_stack, before.task, self.fgraph.offsets,
+                              self.kallsyms.format_ps)
+        if not trace.complete:               # say so rather than look like a whole call
+            last = trace.steps[-1] if trace.steps else None
+            events.append(StackEvent(last.index if last else -1, last.where if last else "",
+                                     f"recording cut short after {len(trace)} instructions "
+                                     "(raise max_steps)", events[-1].stack))
+        return events
 
     def fentry_site(self, symbol: str) -> int:
         """The ftrace call site of a traceable function (func+4, or +0 without endbr64)."""

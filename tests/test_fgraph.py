@@ -112,3 +112,54 @@ def test_graph_and_function_tracer_together(lab: Lab) -> None:
     hijacked = set(df.loc[df["parent"] == "return_to_handler", "func"].astype(str))
     assert hijacked and "ksys_read" in hijacked and "vfs_read" not in hijacked
     assert gops.bad_data == 0 and gops.entries == gops.returns + lab.fgraph.frames_dropped
+
+
+def test_step_graph_events_replay_the_kernel(lab: Lab) -> None:
+    """lab.step_graph() rebuilds the stack from the recorded writes: every push reserves
+    a frame, then the data, then the bitmap; pops mirror pushes; the last event is the
+    stack as it was before the call; each rebuilt stack equals what the frames say."""
+    lab.fgraph.register(name="lab_graph")
+    events = lab.step_graph("rw_verify_area")
+    before, after = events[0].stack, events[-1].stack
+    assert events[0].what == "before"
+    assert after.curr_ret_stack == before.curr_ret_stack and after.frames() == before.frames()
+    whats = [e.what for e in events[1:]]
+    pushes = [w for w in whats if w.startswith("push:")]
+    pops = [w for w in whats if w.startswith("pop ")]
+    assert len(pushes) == len(pops) == 2      # rw_verify_area, and what it tail-calls
+    assert whats[0].startswith("push:") and "vfs_read" in whats[0]
+    assert whats[1] == "fgraph_reserve_data: 1 word(s) for ops 0"
+    assert whats[2].startswith("rw_verify_area") and whats[2].endswith("taken: bitmap {0}")
+    assert "(ret return_to_handler" in whats[3]          # the tail call: a hijacked slot again
+    assert whats[-1].startswith("pop rw_verify_area") and "vfs_read" in whats[-1]
+    depth = before.curr_ret_depth
+    for e in events[1:]:
+        depth += e.what.startswith("push:") - e.what.startswith("pop ")
+        assert e.stack.curr_ret_depth == depth
+        assert len(e.stack.frames()) == depth + 1
+
+
+def test_shadow_stack_view_model(lab: Lab) -> None:
+    from ftracelab.widgets import ShadowStackView
+
+    lab.fgraph.register(name="lab_graph")
+    view = ShadowStackView.from_lab(lab, "rw_verify_area")
+    assert view.position == 0 and view.prev_button.disabled and "before" in view.header.value
+    assert view.changed() == set()
+    view.next()                                             # the first push
+    assert "push:" in view.header.value
+    new = view.changed()
+    assert len(new) == 6                                    # 5 frame words + the control word
+    assert view.table.value.count("class='changed'") == 6
+    view.next()                                             # reserve data: 2 words more
+    assert "fgraph_reserve_data" in view.header.value
+    top = view.events[view.position].stack.curr_ret_stack
+    assert {top - 2, top - 1} <= view.changed()             # (and the frame fields filled since)
+    view.next()                                             # the bitmap word
+    assert "taken: bitmap {0}" in view.header.value and "0:lab_graph" in view.table.value
+    view.position = 10**6
+    assert view.position == view.last and view.next_button.disabled
+    assert "task var" not in view.table.value
+    assert ShadowStackView([]).header.value.endswith("no events recorded")
+    cut = lab.step_graph("vfs_read", max_steps=500)
+    assert cut[-1].what.startswith("recording cut short after 500 instructions")

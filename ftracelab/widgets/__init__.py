@@ -1,7 +1,8 @@
 """Jupyter widgets over the lab's models: dynamic ftrace call sites being
 patched live (:class:`SitePatcher`), a recorded instruction path through
-an ftrace trampoline (:class:`TrampolineStepper`) and the pages of the
-per-CPU ring buffers (:class:`RingBufferView`).
+an ftrace trampoline (:class:`TrampolineStepper`), the pages of the
+per-CPU ring buffers (:class:`RingBufferView`) and a task's fgraph shadow
+stack through a call (:class:`ShadowStackView`).
 
 The widgets are thin views: every button calls a method of ``lab.ftrace`` or
 browses a recorded :class:`~ftracelab.machine.stepper.StepTrace`. This
@@ -12,7 +13,8 @@ use ``from ftracelab.widgets import SitePatcher``.
 from __future__ import annotations
 
 from .ring_buffer_view import RingBufferView
+from .shadow_stack_view import ShadowStackView
 from .site_patcher import SitePatcher
 from .trampoline_stepper import TrampolineStepper
 
-__all__ = ["RingBufferView", "SitePatcher", "TrampolineStepper"]
+__all__ = ["RingBufferView", "ShadowStackView", "SitePatcher", "TrampolineStepper"]

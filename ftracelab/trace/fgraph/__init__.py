@@ -2,7 +2,7 @@
 (:mod:`.stack`, the words and the kernel's operations on them) and its users in
 the emulated kernel (:mod:`.ops`, ``lab.fgraph``)."""
 
-from .ops import Fgraph, FgraphOps, TaskStack
+from .ops import Fgraph, FgraphOps, StackEvent, TaskStack, stack_events
 from .stack import (
     FGRAPH_ARRAY_SIZE,
     FGRAPH_FRAME_OFFSET,
@@ -19,5 +19,5 @@ from .stack import (
 __all__ = [
     "FGRAPH_ARRAY_SIZE", "FGRAPH_FRAME_OFFSET", "SHADOW_STACK_MAX_OFFSET", "SHADOW_STACK_OFFSET",
     "SHADOW_STACK_SIZE", "ControlWord", "Fgraph", "FgraphOps", "FgraphType", "Frame", "ShadowStack",
-    "TaskStack", "WordRow",
+    "StackEvent", "TaskStack", "WordRow", "stack_events",
 ]

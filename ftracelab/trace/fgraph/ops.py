@@ -12,15 +12,25 @@ fgraph_ops want (ftrace_startup_subops()).
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from ...errors import FtraceLabError
+from ...errors import FtraceLabError, ShadowStackError
 from ...machine.memory import TASK_PID
+from ...machine.stepper import StepTrace
 from ..ftrace_ops import OPS_FLAGS, OPS_NOTRACE_HASH, FtraceOps, FtraceOpsFlag, write_hash
 from ..ftrace_update import Ftrace
-from .stack import FGRAPH_ARRAY_SIZE, SHADOW_STACK_SIZE, ShadowStack
+from .stack import (
+    FGRAPH_ARRAY_SIZE,
+    FGRAPH_FRAME_OFFSET,
+    FGRAPH_FRAME_OFFSET_MASK,
+    SHADOW_STACK_SIZE,
+    ControlWord,
+    FgraphType,
+    ShadowStack,
+)
 
-__all__ = ["Fgraph", "FgraphOps", "TaskStack"]
+__all__ = ["Fgraph", "FgraphOps", "StackEvent", "TaskStack", "stack_events"]
 
 
 @dataclass(frozen=True)
@@ -173,20 +183,22 @@ class Fgraph:
 
     def stacks(self) -> list[TaskStack]:
         """Every task that has a shadow stack, with its stack read from memory now."""
+        tasks = (self.machine.symbols["task_table"] + slot * self.offsets.task_size
+                 for slot in range(self.offsets.max_tasks))
+        return [ts for ts in map(self.task_stack, tasks) if ts is not None]
+
+    def task_stack(self, task: int) -> TaskStack | None:
+        """The shadow stack of the task_struct at ``task`` (None if it has none)."""
         m, off = self.machine, self.offsets
-        out: list[TaskStack] = []
-        for slot in range(off.max_tasks):
-            task = m.symbols["task_table"] + slot * off.task_size
-            ret_stack = m.read_u64(task + off.task_ret_stack)
-            if not ret_stack:
-                continue
-            curr, depth = struct.unpack("<ii", m.read(task + off.task_curr_ret_stack, 8))
-            overrun = struct.unpack("<i", m.read(task + off.task_trace_overrun, 4))[0]
-            pid = struct.unpack("<i", m.read(task + TASK_PID, 4))[0]
-            comm = m.read(task + off.task_comm, 16).split(b"\0")[0].decode(errors="replace")
-            stack = ShadowStack.from_bytes(m.read(ret_stack, SHADOW_STACK_SIZE), curr, depth, overrun)
-            out.append(TaskStack(pid, comm, slot, stack))
-        return out
+        ret_stack = m.read_u64(task + off.task_ret_stack)
+        if not ret_stack:
+            return None
+        curr, depth = struct.unpack("<ii", m.read(task + off.task_curr_ret_stack, 8))
+        overrun = struct.unpack("<i", m.read(task + off.task_trace_overrun, 4))[0]
+        pid = struct.unpack("<i", m.read(task + TASK_PID, 4))[0]
+        comm = m.read(task + off.task_comm, 16).split(b"\0")[0].decode(errors="replace")
+        stack = ShadowStack.from_bytes(m.read(ret_stack, SHADOW_STACK_SIZE), curr, depth, overrun)
+        return TaskStack(pid, comm, (task - m.symbols["task_table"]) // off.task_size, task, ret_stack, stack)
 
 
 @dataclass(frozen=True)
@@ -196,4 +208,76 @@ class TaskStack:
     pid: int
     comm: str
     slot: int           # index in task_table (idle tasks share pid 0)
+    task: int           # the task_struct's address
+    ret_stack: int      # the shadow stack's address
     stack: ShadowStack
+
+
+# ---- a shadow stack's life, step by step ---------------------------------------------
+
+@dataclass(frozen=True)
+class StackEvent:
+    """One change of a task's shadow stack while stepping: after instruction ``step``
+    (at ``where``), the stack became ``stack``; ``what`` says what happened."""
+
+    step: int
+    where: str
+    what: str
+    stack: ShadowStack
+
+
+def stack_events(trace: StepTrace, start: ShadowStack, ret_stack: int, task: int, offsets: _Offsets,
+                 symbol: Callable[[int], str] = hex) -> list[StackEvent]:
+    """Replay the memory writes of a recorded path on a task's shadow stack (``start``
+    as it was before the path, at ``ret_stack``; ``task`` its task_struct): an event
+    each time ``curr_ret_stack`` or the word below it changes."""
+    words = list(start.words)
+    state = {"curr": start.curr_ret_stack, "depth": start.curr_ret_depth, "overrun": start.trace_overrun}
+    fields = {task + offsets.task_curr_ret_stack: "curr", task + offsets.task_curr_ret_depth: "depth",
+              task + offsets.task_trace_overrun: "overrun"}
+    events = [StackEvent(-1, "", "before", start)]
+    seen = _shape(words, start.curr_ret_stack)
+    for step in trace.steps:
+        for addr, size, value in step.writes:
+            if ret_stack <= addr < ret_stack + SHADOW_STACK_SIZE and size == 8 and addr % 8 == 0:
+                words[(addr - ret_stack) // 8] = value
+            elif addr in fields and size == 4:
+                state[fields[addr]] = value - (1 << 32) if value >= 1 << 31 else value
+        shape = _shape(words, state["curr"])
+        if shape == seen:
+            continue
+        stack = ShadowStack(list(words), state["curr"], state["depth"], state["overrun"])
+        events.append(StackEvent(step.index, step.where, _describe(events[-1].stack, stack, symbol), stack))
+        seen = shape
+    return events
+
+
+def _shape(words: list[int], curr: int) -> tuple[int, int, int]:
+    """What makes a new event: curr_ret_stack, the word below it, and the control word
+    of the frame that word points to (RESERVED, then BITMAP)."""
+    if not 0 < curr <= len(words):
+        return (curr, 0, 0)
+    top = words[curr - 1]
+    control = curr - 1 - (top & FGRAPH_FRAME_OFFSET_MASK) + FGRAPH_FRAME_OFFSET
+    return (curr, top, words[control] if 0 <= control < len(words) else 0)
+
+
+def _describe(before: ShadowStack, after: ShadowStack, symbol: Callable[[int], str]) -> str:
+    """What the change from ``before`` to ``after`` was."""
+    curr, grew = after.curr_ret_stack, after.curr_ret_stack - before.curr_ret_stack
+    try:
+        top = ControlWord.decode(after.words[curr - 1]) if curr > 0 else None
+        frame, popped = after.top(), before.top()
+    except (ValueError, ShadowStackError):
+        return f"curr_ret_stack {before.curr_ret_stack} -> {curr}"
+    if grew == FGRAPH_FRAME_OFFSET + 1 and top is not None and top.type is FgraphType.RESERVED:
+        base = curr - FGRAPH_FRAME_OFFSET - 1
+        return f"push: frame reserved at word {base} (ret {symbol(after.words[base])})"
+    if grew > 0 and top is not None and top.type is FgraphType.DATA:
+        return f"fgraph_reserve_data: {top.size} word(s) for ops {top.index}"
+    if grew == 0 and frame is not None and frame.control.type is FgraphType.BITMAP:
+        ops = ",".join(str(i) for i in range(FGRAPH_ARRAY_SIZE) if frame.control.bitmap >> i & 1)
+        return f"{symbol(frame.func)} taken: bitmap {{{ops}}}"
+    if grew < 0 and popped is not None:
+        return f"pop {symbol(popped.func)}: returns to {symbol(popped.ret)}"
+    return f"curr_ret_stack {before.curr_ret_stack} -> {curr}"
