@@ -203,7 +203,7 @@ class WordRow:
     detail: str
 
 
-@dataclass
+@dataclass(repr=False)
 class ShadowStack:
     """A task's ret_stack words and its ``curr_ret_stack``, ``curr_ret_depth`` and
     ``trace_overrun``, with the kernel's operations on them (the same names)."""
@@ -395,6 +395,14 @@ class ShadowStack:
                 f"trace_overrun {self.trace_overrun}\n")
         return head + "".join(f"{r.index:4d}  {r.value:#018x}  {r.kind:<9} {r.detail}\n"
                               for r in self.inspect(symbol, ops))
+
+    def __repr__(self) -> str:
+        try:
+            frames = f"{len(self.frames())} frames"
+        except ShadowStackError as e:
+            frames = f"corrupt ({e})"
+        return (f"<ShadowStack curr_ret_stack={self.curr_ret_stack} curr_ret_depth={self.curr_ret_depth} "
+                f"trace_overrun={self.trace_overrun}: {frames}>")
 
     def _repr_html_(self) -> str:
         esc = html.escape
