@@ -231,3 +231,27 @@ def test_g_events_static_events() -> None:
     assert execs["filename"].str.startswith("/").all()       # __data_loc char[]
     assert "<idle>" in set(df["comm"].astype(str))
     assert trace._repr_html_().startswith("<div>")
+
+
+@pytest.mark.parametrize("name", ["b2_function_graph_openat", "b3_function_graph_leaf"])
+def test_df_calls_agree_with_the_kernels_graph_text(name: str) -> None:
+    """Every duration the kernel printed (leaf lines and closing braces) is one call of
+    df_calls(), to the nanosecond; calls the kernel left open ("func() {" with no
+    "}") are the ones without an exit; durations are rettime - calltime."""
+    from collections import Counter
+
+    from ftracelab.analysis.calls import df_calls
+
+    df = scenario(name).df_events()
+    calls = df_calls(df)
+    text = graph_text(LINUX / name / "trace.txt")
+    printed = Counter(round(float(str(t["dur"]).split()[0]) * 1000) for t in text if t["dur"])
+    closed = calls[calls["exit_seen"]]
+    assert Counter(int(d) for d in closed["duration"]) == printed
+    exits = df[df["event"] == "funcgraph_exit"]
+    assert sorted(closed["duration"].astype(int)) == sorted(
+        (exits["rettime"].astype("int64") - exits["calltime"].astype("int64")).tolist())
+    opened = sum(1 for t in text if str(t["body"]).endswith("{"))
+    assert (calls["entry_seen"] & calls["exit_seen"]).sum() + (~calls["exit_seen"]).sum() >= opened
+    known = calls.dropna(subset=["self"])
+    assert (known["self"] >= 0).all() and (known["self"] <= known["duration"]).all()
