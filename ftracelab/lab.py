@@ -63,7 +63,7 @@ class Lab:
         self.tracefs.add_file("available_filter_functions_addrs",
                               read=lambda: self.ftrace.available_filter_functions_addrs())
         self.filter_files.register(self.tracefs)
-        self.trace_array = TraceArray(self.machine, self.ftrace, self.filter_files)
+        self.trace_array = TraceArray(self.machine, self.ftrace, self.filter_files, self.fgraph)
         self.trace_array.register(self.tracefs)
         populate(self.machine)
         self.runner = Runner(self.machine)

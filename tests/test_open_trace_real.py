@@ -255,3 +255,43 @@ def test_df_calls_agree_with_the_kernels_graph_text(name: str) -> None:
     assert (calls["entry_seen"] & calls["exit_seen"]).sum() + (~calls["exit_seen"]).sum() >= opened
     known = calls.dropna(subset=["self"])
     assert (known["self"] >= 0).all() and (known["self"] <= known["duration"]).all()
+
+
+@pytest.mark.parametrize("name", ["b2_function_graph_openat", "b3_function_graph_leaf"])
+def test_function_graph_text_is_the_kernels(name: str) -> None:
+    """The graph printer renders the real raw pages exactly as the kernel printed them:
+    trace.txt, the funcgraph-proc + funcgraph-abstime variant and each CPU's trace.
+    Task names come from the kernel's own text (the folders have no saved_cmdlines)."""
+    from ftracelab.trace.trace_functions_graph import GraphFlags, graph_header, graph_lines
+    from ftracelab.trace.trace_output import raw_data_text
+
+    comms: dict[int, str] = {}
+    for f in ("trace.txt", "trace.abstime-proc.txt"):
+        comms.update((int(m[2]), m[1]) for m in re.finditer(r"(\S+)-(\d+)\s", (LINUX / name / f).read_text()))
+    trace = scenario(name)
+    df = trace.df_events()
+    df = df.assign(_row=range(len(df)))
+    syms = trace.symbols
+    assert syms is not None
+
+    def sym(addr: int) -> str:
+        return str(syms.lookup([addr])[0])
+
+    def comment(row: dict[str, Any]) -> str:
+        return str(row["buf"]) if row["event"] == "print" else raw_data_text(trace.record(int(row["_row"])))
+
+    def render(frame: pd.DataFrame, flags: GraphFlags) -> str:
+        return "# tracer: function_graph\n#\n" + graph_header(flags) + "".join(
+            graph_lines(frame, sym, flags, 2, lambda pid: comms.get(pid, "<...>"), comment))
+
+    assert render(df, GraphFlags()) == (LINUX / name / "trace.txt").read_text()
+    variant = (LINUX / name / "trace.abstime-proc.txt").read_text()
+    assert render(df, GraphFlags(proc=True, abstime=True)) == variant
+    # per_cpu/cpuN/trace was read with the options of that moment (commands.log)
+    log = (LINUX / name / "commands.log").read_text()
+    before = log[:log.index("per_cpu/cpu0/trace >")]
+    sets = re.findall(r"echo '(\d)' > \S*/options/funcgraph-proc", before)
+    flags = GraphFlags(proc=True, abstime=True) if sets and sets[-1] == "1" else GraphFlags()
+    for cpu in trace.cpus:
+        assert render(df[df["cpu"] == cpu], flags) == \
+            (LINUX / name / "per_cpu" / f"cpu{cpu}" / "trace.txt").read_text()

@@ -49,6 +49,7 @@ KERNEL_SOURCES = [
     "kernel/time/vclock.c",
     "kernel/trace/fgraph.c",
     "kernel/trace/ftrace.c",
+    "kernel/trace/trace_functions_graph.c",
     "kernel/trace/ring_buffer.c",
     "kernel/trace/trace_functions.c",
     "mm/slub.c",

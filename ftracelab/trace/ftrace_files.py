@@ -27,6 +27,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
+from collections.abc import Callable
 
 from ..tracefs import TraceFS
 from .ftrace_ops import FtraceOps, FtraceOpsFlag
@@ -48,6 +49,7 @@ class FilterFiles:
         self.global_ops = FtraceOps(ftrace, "ftrace_stub", ftrace.default_flags(), "global_ops")
         self.pids: list[int] = []
         self.probes = FuncProbes(ftrace)
+        self.hash_listeners: list[Callable[[], None]] = []   # told when a hash changes
 
     def register(self, tracefs: TraceFS) -> None:
         add = tracefs.add_file
@@ -100,6 +102,8 @@ class FilterFiles:
             ops.filter_ips = ips
         if ops.enabled:
             self.ftrace.refresh(ops)
+        for listener in self.hash_listeners:   # the function_graph tracer shares the hashes
+            listener()
 
     # ---- set_ftrace_pid -----------------------------------------------------------
     def read_pids(self) -> str:

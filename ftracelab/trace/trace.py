@@ -20,6 +20,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..formats.format_file import parse_format, parse_header_page
 from ..formats.tracedir import TraceDir, parse_kallsyms
@@ -34,19 +35,35 @@ from ..machine.memory import (
 )
 from ..tracefs import TraceFS
 from .error_log import ErrorLog
+from .fgraph import Fgraph
 from .ftrace_files import FilterFiles
 from .ftrace_ops import FtraceOpsFlag, KernelArena
 from .ftrace_update import Ftrace
 from .ring_buffer import BUF_PAGE_SIZE, TRACE_BUF_SIZE_DEFAULT_KB, RingBuffer
-from .trace_entries import FUNCTION_FORMAT, KERNEL_STACK_FORMAT, PRINT_FORMAT, TRACE_FN
+from .trace_entries import (
+    FUNCGRAPH_ENTRY_FORMAT,
+    FUNCGRAPH_EXIT_FORMAT,
+    FUNCTION_FORMAT,
+    KERNEL_STACK_FORMAT,
+    PRINT_FORMAT,
+    TRACE_FN,
+)
+from .trace_functions_graph import GRAPH_OPTIONS, GraphFlags, GraphTracer, graph_header, graph_lines
 from .trace_output import (
+    LAT_HELP_HEADER,
     LatencyInfo,
     OutputOptions,
     binary_records,
     function_lines,
     header,
     latency_header,
+    raw_data_text,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..analysis.events import Trace
 
 # struct saved_cmdlines_buffer (kernel/trace/trace_functions.c)
 PID_MAP = 1024
@@ -82,7 +99,8 @@ CORE_OPTIONS: tuple[tuple[str, bool], ...] = (
     ("hash-ptr", True), ("function-trace", True), ("function-fork", False),
     ("display-graph", False), ("stacktrace", False))
 TRACER_OPTIONS = {"nop": (("test_nop_accept", False), ("test_nop_refuse", False)),
-                  "function": (("func_stack_trace", False), ("func-no-repeats", False))}
+                  "function": (("func_stack_trace", False), ("func-no-repeats", False)),
+                  "function_graph": GRAPH_OPTIONS}
 
 
 MARKER_OFFSET = 0x200      # where in the args page the lab puts a marker's text
@@ -118,15 +136,27 @@ def _nop(tr: TraceArray) -> None:
     return None
 
 
+def _graph_init(tr: TraceArray) -> None:
+    tr.buffer_cpu = tr.current_cpu
+    tr.graph.init()
+
+
+def _graph_reset(tr: TraceArray) -> None:
+    tr.graph.reset()
+
+
 TRACERS = {t.name: t for t in (Tracer("function", _function_init, _function_reset),
+                               Tracer("function_graph", _graph_init, _graph_reset),
                                Tracer("nop", _nop, _nop))}
 
 
 class TraceArray:
     """The top-level trace instance: its buffer, current tracer and control files."""
 
-    def __init__(self, machine: Machine, ftrace: Ftrace, filter_files: FilterFiles) -> None:
+    def __init__(self, machine: Machine, ftrace: Ftrace, filter_files: FilterFiles,
+                 fgraph: Fgraph) -> None:
         self.m, self.ftrace, self.filter_files = machine, ftrace, filter_files
+        self.graph = GraphTracer(fgraph, filter_files)
         pages = KernelArena(TRACE_PAGES_BASE, TRACE_PAGES_SIZE, align=4096)
         self.buffer = RingBuffer(machine, ftrace.data, pages)
         self.tracer = TRACERS["nop"]
@@ -193,6 +223,7 @@ class TraceArray:
         fs.add_file("error_log", read=self.error_log.read, write=self.error_log.write, mode=0o644)
         fs.add_file("trace_options", read=self._read_trace_options,
                     write=self._write_trace_options, mode=0o644)
+        self.graph.register(fs)
         for name in self.options:
             fs.add_file(f"options/{name}", read=self._option_reader(name),
                         write=self._option_writer(name), mode=0o644)
@@ -259,6 +290,8 @@ class TraceArray:
             self.buffer.set_overwrite(value)
         elif name == "func_stack_trace":
             self.m.write_u32(self.m.symbols["ftrace_func_stack_trace"], int(value))
+        elif name in dict(GRAPH_OPTIONS):
+            self.graph.set_option(name, value)
 
     @staticmethod
     def _const(text: str) -> Callable[[], str]:
@@ -325,6 +358,8 @@ class TraceArray:
 
         trace = Trace(self.tracedir(raw))
         df = trace.df_events()
+        if self.tracer.name == "function_graph":    # its print_line() comes before bin/hex/raw
+            return "".join(self._graph_lines(trace, df))
         opts = self.output_options()
         if opts.bin:
             return binary_records(df, opts)
@@ -332,6 +367,36 @@ class TraceArray:
                                time_start=self.time_start, record=trace.record,
                                first_idx=first_idx)
         return "".join(line + "\n" for line in lines)
+
+    def _graph_lines(self, trace: Trace, df: pd.DataFrame) -> list[str]:
+        """print_graph_function_flags() for every entry."""
+        comms = dict(self.saved_cmdlines())
+
+        def comm_of(pid: int) -> str:             # trace_find_cmdline()
+            return "<idle>" if pid == 0 else comms.get(pid, "<...>")
+
+        def comment(row: dict[str, Any]) -> str:  # print_graph_comment(): the event's own text
+            if str(row["event"]) == "print":
+                return str(row["buf"])
+            return raw_data_text(trace.record(int(row["_row"])))
+
+        return graph_lines(df.assign(_row=range(len(df))), self.m.kallsyms.format_short,
+                           GraphFlags.from_options(self.options), self.m.ncpus, comm_of, comment)
+
+    def _graph_header(self, in_buffer: int, written: int, empty: bool) -> str:
+        """print_graph_headers_flags(): with latency-format, print_trace_header() first
+        (nothing at all for an empty buffer)."""
+        flags = GraphFlags.from_options(self.options)
+        head = "# tracer: function_graph\n#\n"
+        if not flags.context_info:
+            return head
+        if flags.latency:
+            if empty:
+                return head
+            lat = LatencyInfo(UTS_RELEASE, PREEMPT_MODEL, self.buffer_cpu)
+            head = latency_header("function_graph", in_buffer, written, self.m.ncpus, lat)
+            head = head.removesuffix(LAT_HELP_HEADER)
+        return head + graph_header(flags)
 
     def render_trace(self, cpu: int | None = None) -> str | bytes:
         """The ``trace`` file (or per_cpu/cpuN/trace): header and lines, not consuming.
@@ -343,7 +408,9 @@ class TraceArray:
         cpus = range(self.m.ncpus) if cpu is None else [cpu]
         raw = {c: b"".join(self.buffer.snapshot(c)) for c in cpus}
         opts = self.output_options()
-        if opts.latency_format and opts.context_info:
+        if self.tracer.name == "function_graph":
+            head = self._graph_header(in_buffer, written, empty=not sum(stats[c].entries for c in cpus))
+        elif opts.latency_format and opts.context_info:
             lat = LatencyInfo(UTS_RELEASE, PREEMPT_MODEL, self.buffer_cpu)
             head = latency_header(self.tracer.name, in_buffer, written, self.m.ncpus, lat,
                                   empty=not sum(stats[c].entries for c in cpus),
@@ -432,7 +499,8 @@ class TraceArray:
     def formats(self) -> dict[str, str]:
         """events/<system>/<event>/format texts of the entries this lab writes."""
         return {"ftrace/function": FUNCTION_FORMAT, "ftrace/kernel_stack": KERNEL_STACK_FORMAT,
-                "ftrace/print": PRINT_FORMAT}
+                "ftrace/print": PRINT_FORMAT, "ftrace/funcgraph_entry": FUNCGRAPH_ENTRY_FORMAT,
+                "ftrace/funcgraph_exit": FUNCGRAPH_EXIT_FORMAT}
 
     def tracedir(self, raw: dict[int, bytes] | None = None) -> TraceDir:
         """The buffers as a parsed trace directory, without consuming them

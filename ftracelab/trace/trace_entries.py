@@ -19,7 +19,7 @@ COMMON_FIELDS: tuple[Field, ...] = (
     ("int", "common_pid", 4, 4, 1),
 )
 
-TRACE_FN, TRACE_STACK, TRACE_PRINT = 1, 4, 5
+TRACE_FN, TRACE_STACK, TRACE_PRINT, TRACE_GRAPH_RET, TRACE_GRAPH_ENT = 1, 4, 5, 10, 11
 TRACE_RAW_DATA = 18       # trace_marker_raw's entry (the lab does not write it yet)
 
 
@@ -48,3 +48,17 @@ PRINT_FORMAT = format_file(
     "print", TRACE_PRINT,
     (("unsigned long", "ip", 8, 8, 0), ("char", "buf[]", 16, 0, 0)),
     '"%ps: %s", (void *)REC->ip, REC->buf')
+
+FUNCGRAPH_ENTRY_FORMAT = format_file(
+    "funcgraph_entry", TRACE_GRAPH_ENT,
+    (("unsigned long", "func", 8, 8, 0), ("int", "depth", 16, 4, 1)),
+    '"--> %ps (%d)", (void *)REC->func, REC->depth')
+
+# With CONFIG_FUNCTION_GRAPH_RETVAL (6.12: struct ftrace_graph_ret packed, calltime inside)
+FUNCGRAPH_EXIT_FORMAT = format_file(
+    "funcgraph_exit", TRACE_GRAPH_RET,
+    (("unsigned long", "func", 8, 8, 0), ("unsigned long", "retval", 16, 8, 0),
+     ("int", "depth", 24, 4, 1), ("unsigned int", "overrun", 28, 4, 0),
+     ("unsigned long long", "calltime", 32, 8, 0), ("unsigned long long", "rettime", 40, 8, 0)),
+    '"<-- %ps (%d) (start: %llx  end: %llx) over: %d retval: %lx", (void *)REC->func, REC->depth, '
+    'REC->calltime, REC->rettime, REC->depth, REC->retval')

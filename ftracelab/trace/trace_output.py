@@ -211,7 +211,7 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
     labels = ev.index.tolist()
     for i, (ts, event, comm, pid, cpu, flags, pc) in enumerate(zip(stamps, *cols, strict=True)):
         if event == "raw_data" and record:  # its trace and raw handlers print the same
-            extra["buf"][i] = _raw_data(record(labels[i]))
+            extra["buf"][i] = raw_data_text(record(labels[i]))
         if opts.hex:                      # print_hex_fmt(): checked before raw, as the kernel does
             ctx = (_hex(pid, 4) + _hex(cpu, 4) + _hex(raw_ts[i], 8)) if opts.context_info else ""
             lines.append(ctx + _hex_body(event, extra, i))
@@ -268,7 +268,7 @@ def _raw_body(event: str, extra: dict[str, list[Any]], i: int) -> str:
 RAW_DATA_BUF = 12      # offsetof(struct raw_data_entry, buf): after the entry and the id
 
 
-def _raw_data(rec: bytes) -> str:
+def raw_data_text(rec: bytes) -> str:
     """trace_raw_data(): the id, then every byte of the record after it in hex."""
     return (f"# {int.from_bytes(rec[8:12], 'little'):x} buf:"
             + "".join(f" {b:02x}" for b in rec[RAW_DATA_BUF:]))

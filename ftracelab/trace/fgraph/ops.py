@@ -113,13 +113,19 @@ class Fgraph:
 
     def register(self, entryfunc: str = "lab_graph_entry", retfunc: str = "lab_graph_return",
                  filter: str | list[str] | None = None, notrace: str | list[str] | None = None,
-                 name: str | None = None) -> FgraphOps:
-        """register_ftrace_graph(): ``entryfunc``/``retfunc`` on the selected functions.
-        Raises FtraceLabError when all 16 slots are taken (the kernel's -ENOSPC)."""
+                 name: str | None = None, hashes: FtraceOps | None = None) -> FgraphOps:
+        """register_ftrace_graph(): ``entryfunc``/``retfunc`` on the selected functions
+        (or on those of ``hashes``, an ftrace_ops whose filter and notrace sets it
+        shares, as the function_graph tracer shares the global ops'; call
+        :meth:`refresh` when they change). Raises FtraceLabError when all 16 slots
+        are taken (the kernel's -ENOSPC)."""
         m, ks = self.machine, self.machine.kallsyms
         entry, ret = ks.lookup_name(entryfunc).addr, ks.lookup_name(retfunc).addr
-        sub = FtraceOps(self.ftrace, "ftrace_stub", FtraceOpsFlag.STUB, name or entryfunc)
-        sub.filter_ips, sub.notrace_ips = self.ftrace.match(filter), self.ftrace.match(notrace)
+        if hashes is None:
+            sub = FtraceOps(self.ftrace, "ftrace_stub", FtraceOpsFlag.STUB, name or entryfunc)
+            sub.filter_ips, sub.notrace_ips = self.ftrace.match(filter), self.ftrace.match(notrace)
+        else:
+            sub = hashes
         gops = FgraphOps(self, sub.name, entryfunc, retfunc, sub)
         off = self.offsets
         gops.addr = self.ftrace.data.alloc(off.gops_size)
@@ -145,13 +151,19 @@ class Fgraph:
         gops.idx = -1
         self._update_graph_ops()
 
+    def refresh(self, gops: FgraphOps) -> None:
+        """Its filter or notrace set changed: rewrite its hashes and graph_ops'."""
+        if gops in self.gops:
+            self._write_sub_hashes(gops)
+            self._update_graph_ops()
+
     def _write_sub_hashes(self, gops: FgraphOps) -> None:
         """gops->ops: the filter and notrace hashes ftrace_ops_test() reads."""
         m, ops = self.machine, gops.addr + self.offsets.gops_ops
         notrace = write_hash(m, self.ftrace.data, gops.sub.notrace_ips)
         filt = write_hash(m, self.ftrace.data, gops.sub.filter_ips)
         m.write(ops + OPS_NOTRACE_HASH, struct.pack("<QQQ", notrace, filt, ops + OPS_NOTRACE_HASH))
-        m.write_u64(ops + OPS_FLAGS, int(gops.sub.flags))
+        m.write_u64(ops + OPS_FLAGS, int(FtraceOpsFlag.STUB))
 
     def _update_graph_ops(self) -> None:
         """graph_ops traces what any fgraph_ops wants: the union of their filters

@@ -489,6 +489,8 @@ extern struct task_struct init_task;
 extern struct task_struct task_table[MAX_TASKS];
 void ftrace_graph_init_task(struct task_struct *t);   /* kernel/trace/fgraph.c */
 void ftrace_graph_exit_task(struct task_struct *t);
+void ftrace_graph_probe_sched_switch(struct task_struct *prev, struct task_struct *next);
+extern int ftrace_graph_active;
 
 /* Time and interrupts (kernel/time, kernel/softirq.c). */
 struct hrtimer {

@@ -189,6 +189,8 @@ notrace noinline void __schedule(unsigned int sched_mode)
 		next = rq->idle;
 	cpu->need_resched = 0;
 	if (likely(prev != next)) {
+		if (ftrace_graph_active)              /* the graph tracer's sched_switch probe */
+			ftrace_graph_probe_sched_switch(prev, next);
 		rq->curr = next;
 		rq = context_switch(rq, prev, next);
 	} else {

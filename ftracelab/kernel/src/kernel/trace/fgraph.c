@@ -23,7 +23,7 @@
  * function_graph_enter() always loops over the fgraph_ops instead of using
  * the static call the kernel takes when only one is registered (same result).
  */
-#include "ftrace.h"
+#include "fgraph.h"
 
 #define SHADOW_STACK_SIZE 4096
 #define SHADOW_STACK_OFFSET (SHADOW_STACK_SIZE / sizeof(long))
@@ -46,48 +46,6 @@
 #define FGRAPH_MAX_DATA_SIZE (sizeof(long) * 32)
 #define FGRAPH_DATA_INDEX_SHIFT 17
 #define FGRAPH_DATA_INDEX_MASK 0xful
-
-/* include/linux/ftrace.h, 6.12 with CONFIG_FUNCTION_PROFILER (x86: no fp) */
-struct ftrace_ret_stack {
-	unsigned long ret;
-	unsigned long func;
-	unsigned long long calltime;
-	unsigned long long subtime;
-	unsigned long *retp;
-};
-
-struct ftrace_graph_ent {
-	unsigned long func;
-	int depth;
-} __attribute__((packed));
-
-struct ftrace_graph_ret {
-	unsigned long func;
-	unsigned long retval;          /* CONFIG_FUNCTION_GRAPH_RETVAL */
-	int depth;
-	unsigned int overrun;
-	unsigned long long calltime;
-	unsigned long long rettime;
-} __attribute__((packed));
-
-struct fgraph_ops;
-typedef int (*trace_func_graph_ent_t)(struct ftrace_graph_ent *, struct fgraph_ops *);
-typedef void (*trace_func_graph_ret_t)(struct ftrace_graph_ret *, struct fgraph_ops *);
-
-struct fgraph_ops {
-	trace_func_graph_ent_t entryfunc;   /* 0x00 */
-	trace_func_graph_ret_t retfunc;     /* 0x08 */
-	struct ftrace_ops ops;              /* 0x10: its filter and notrace hashes */
-	void *private;                      /* 0x68 */
-	trace_func_graph_ent_t saved_func;  /* 0x70 */
-	int idx;                            /* 0x78 */
-	/* the lab's counters, for lab_graph_entry/lab_graph_return */
-	unsigned long nr_entries;           /* 0x80 */
-	unsigned long nr_returns;           /* 0x88 */
-	unsigned long nr_bad_data;          /* 0x90: returns whose reserved data was wrong */
-	unsigned long nr_unclaimed;         /* 0x98: returns it never took (bit 0, below) */
-	unsigned long long total_ns;        /* 0xa0 */
-};
 
 /* arch/x86/include/asm/ftrace.h: what return_to_handler saves */
 struct fgraph_ret_regs {
@@ -454,6 +412,35 @@ notrace void ftrace_graph_func(unsigned long ip, unsigned long parent_ip, struct
 	if (!function_graph_enter(*parent, ip, 0, parent))
 		*parent = (unsigned long)return_to_handler;
 	trace_clear_recursion(bit);
+}
+
+/*
+ * sleep-time off (options/sleep-time 0): a task's calls do not count the time
+ * it slept (ftrace_graph_probe_sched_switch(), run at every switch while
+ * graph tracing is on): the frames of the task switched in get their
+ * calltime moved by how long it was out.
+ */
+__used int fgraph_sleep_time = 1;
+
+notrace void ftrace_graph_probe_sched_switch(struct task_struct *prev, struct task_struct *next)
+{
+	unsigned long long timestamp;
+	int offset;
+
+	if (fgraph_sleep_time)
+		return;
+	timestamp = sched_clock();
+	prev->ftrace_timestamp = timestamp;
+	if (!next->ftrace_timestamp || !next->ret_stack)
+		return;
+	timestamp -= next->ftrace_timestamp;
+	for (offset = next->curr_ret_stack; offset > 0; ) {
+		struct ftrace_ret_stack *ret_stack = get_ret_stack(next, offset, &offset);
+
+		if (!ret_stack)
+			break;
+		ret_stack->calltime += timestamp;
+	}
 }
 
 /* ---- the lab's native fgraph_ops: counts, and checks its reserved data ---- */

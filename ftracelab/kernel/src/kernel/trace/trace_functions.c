@@ -5,22 +5,7 @@
  * TRACE_FN entry (struct ftrace_entry) into this CPU's ring buffer, and
  * tracing_gen_ctx(), the flags/preempt-count byte every entry carries.
  */
-#include "ftrace.h"
-#include "ring_buffer.h"
-
-#define TRACE_FN 1
-#define TRACE_FLAG_IRQS_OFF 0x01
-#define TRACE_FLAG_NEED_RESCHED 0x04
-#define TRACE_FLAG_HARDIRQ 0x08
-#define TRACE_FLAG_SOFTIRQ 0x10
-#define RB_WRITE_COST_NS 25
-
-struct trace_entry {
-	unsigned short type;
-	unsigned char flags;
-	unsigned char preempt_count;
-	int pid;
-};
+#include "trace.h"
 
 struct ftrace_entry {
 	struct trace_entry ent;
@@ -28,8 +13,6 @@ struct ftrace_entry {
 	unsigned long parent_ip;
 };
 
-#define TRACE_STACK 4
-#define TRACE_PRINT 5
 #define FTRACE_STACK_ENTRIES 8
 #define FTRACE_TRAMPOLINE_MARKER ((unsigned long)0x7fffffff)
 #define MODULES_VADDR 0xffffffffa0000000ul   /* machine/memory.py: ftrace trampolines */
@@ -53,30 +36,8 @@ extern char ftrace_caller[], ftrace_epilogue[];
 
 __used u64 function_trace_calls;    /* entries the function tracer wrote */
 
-/*
- * saved_cmdlines (trace.c: trace_save_cmdline()): the last comm seen for each
- * pid, so the trace text can name tasks that have exited since. 128 slots,
- * as saved_cmdlines_size defaults to; the pid map is indexed by pid & 1023.
- */
-#define SAVED_CMDLINES 128
-#define PID_MAP_SIZE 1024
-#define NO_CMDLINE_MAP 0xffffffffu
-
-struct saved_cmdlines_buffer {
-	unsigned int map_pid_to_cmdline[PID_MAP_SIZE];
-	unsigned int map_cmdline_to_pid[SAVED_CMDLINES];
-	char saved_cmdlines[SAVED_CMDLINES][TASK_COMM_LEN];
-	unsigned int cmdline_idx;
-	unsigned int initialized;
-};
+/* saved_cmdlines (trace.c: trace_save_cmdline()), see trace.h. */
 __used struct saved_cmdlines_buffer savedcmd;
-
-static __always_inline bool cmdline_saved(unsigned int pid)
-{
-	unsigned int idx = savedcmd.map_pid_to_cmdline[pid & (PID_MAP_SIZE - 1)];
-
-	return savedcmd.initialized && idx < SAVED_CMDLINES && savedcmd.map_cmdline_to_pid[idx] == pid;
-}
 
 notrace void trace_save_cmdline(struct task_struct *tsk)
 {
@@ -117,14 +78,6 @@ notrace unsigned int tracing_gen_ctx(void)
 	if (pc & (0xff * SOFTIRQ_OFFSET))
 		flags |= TRACE_FLAG_SOFTIRQ;
 	return (flags << 16) | ((pc & 0xff) > 15 ? 15 : (pc & 0xff));
-}
-
-static __always_inline void fill_entry(struct trace_entry *ent, int type, unsigned int ctx)
-{
-	ent->type = type;
-	ent->flags = ctx >> 16;
-	ent->preempt_count = ctx & 0xff;
-	ent->pid = current->pid;
 }
 
 static __always_inline bool on_task_stack(unsigned long addr)
