@@ -23,8 +23,8 @@ invented at the edges of what the ring buffer kept:
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,8 +32,6 @@ import pandas as pd
 __all__ = ["df_calls", "df_function_stats", "folded_stacks"]
 
 TRACE_FLAG_HARDIRQ = 0x08
-_CALL_COLUMNS = ("func", "depth", "pid", "comm", "cpu", "start", "end", "duration", "self",
-                 "parent", "path_id", "entry_seen", "exit_seen", "irq")
 
 
 def _graph_events(df: pd.DataFrame) -> pd.DataFrame:
@@ -41,16 +39,17 @@ def _graph_events(df: pd.DataFrame) -> pd.DataFrame:
     missing = need - set(df.columns)
     if missing:
         raise KeyError(f"not a function_graph frame: no column {sorted(missing)} (use Trace.df_events())")
-    ev = df[df["event"].isin(["funcgraph_entry", "funcgraph_exit"])]
+    graph = df["event"].isin(["funcgraph_entry", "funcgraph_exit"]).to_numpy(dtype=bool)
+    ev = df if graph.all() else df[graph]                 # a function_graph trace needs no copy
     if len(ev) and ("calltime" not in ev.columns or "rettime" not in ev.columns):
         raise KeyError("funcgraph_exit events without calltime/rettime columns")
     return ev
 
 
-def _names(ev: pd.DataFrame) -> pd.Series:
+def _names(ev: pd.DataFrame) -> pd.Categorical:
     if "func" in ev.columns:
-        return ev["func"].astype(object)
-    return ev["field_func"].map(lambda a: hex(int(a)) if pd.notna(a) else None)
+        return pd.Categorical(ev["func"])
+    return pd.Categorical(ev["field_func"].map(lambda a: hex(int(a)) if pd.notna(a) else None))
 
 
 def df_calls(df: pd.DataFrame) -> pd.DataFrame:
@@ -80,87 +79,125 @@ def df_calls(df: pd.DataFrame) -> pd.DataFrame:
     ``df.attrs["paths"]`` maps each ``path_id`` to its path tuple (outermost first).
     """
     ev = _graph_events(df)
-    names = _names(ev).tolist()
-    kinds = (ev["event"].astype(object) == "funcgraph_exit").tolist()
-    pids, cpus, ts = ev["pid"].tolist(), ev["cpu"].tolist(), ev["ts"].tolist()
-    depths = ev["depth"].astype("Int64").fillna(-1).astype(np.int64).tolist()
-    flags = (ev["common_flags"].tolist() if "common_flags" in ev.columns else [0] * len(ev))
-    calltime = ev["calltime"].astype("Int64").fillna(-1).astype(np.int64).tolist() if len(ev) else []
-    rettime = ev["rettime"].astype("Int64").fillna(-1).astype(np.int64).tolist() if len(ev) else []
-    comms = ev["comm"].astype(object).tolist() if "comm" in ev.columns else [None] * len(ev)
+    n = len(ev)
+    names = _names(ev)
+    codes = names.codes.astype(np.int64)
+    exits = (ev["event"] == "funcgraph_exit").to_numpy(dtype=bool)
+    pids = ev["pid"].to_numpy(dtype=np.int64)
+    cpus = ev["cpu"].to_numpy(dtype=np.int64)
+    depths = ev["depth"].astype("Int64").fillna(-1).to_numpy(dtype=np.int64)
+    # the idle tasks (pid 0) are one per CPU; every other task is its pid
+    tasks = np.where(pids == 0, -1 - cpus, pids)
 
-    rows: list[dict[str, Any]] = []
-    stacks: dict[tuple[int, int], list[int]] = {}        # task -> open rows, outermost first
-    paths: dict[tuple[str, ...], int] = {}
-
-    def path_of(stack: list[int], func: str) -> int:
-        key = (*(rows[i]["func"] for i in stack), func)
-        return paths.setdefault(key, len(paths))
-
-    for k in range(len(names)):
-        task = (pids[k], cpus[k] if pids[k] == 0 else -1)
-        stack = stacks.setdefault(task, [])
-        if not kinds[k]:                                  # funcgraph_entry
-            while stack and rows[stack[-1]]["depth"] >= depths[k]:
-                stack.pop()                               # their exits never came
-            parent = stack[-1] if stack and rows[stack[-1]]["depth"] == depths[k] - 1 else None
-            rows.append({"func": names[k], "depth": depths[k], "pid": pids[k], "comm": comms[k],
-                         "cpu": cpus[k], "start": ts[k], "end": None, "parent_row": parent,
-                         "path_id": path_of(stack if parent is not None else [], names[k]),
-                         "entry_seen": True, "exit_seen": False,
-                         "irq": bool(flags[k] & TRACE_FLAG_HARDIRQ)})
-            stack.append(len(rows) - 1)
-            continue
-        # funcgraph_exit: close the open call it belongs to, or record a call cut at its entry
-        while stack and rows[stack[-1]]["depth"] > depths[k]:
-            stack.pop()
-        if stack and rows[stack[-1]]["depth"] == depths[k] and rows[stack[-1]]["func"] == names[k]:
-            row = rows[stack.pop()]
-            row.update(start=calltime[k], end=rettime[k], exit_seen=True)
-            continue
-        parent = stack[-1] if stack and rows[stack[-1]]["depth"] == depths[k] - 1 else None
-        rows.append({"func": names[k], "depth": depths[k], "pid": pids[k], "comm": comms[k],
-                     "cpu": cpus[k], "start": calltime[k], "end": rettime[k], "parent_row": parent,
-                     "path_id": path_of(stack if parent is not None else [], names[k]),
-                     "entry_seen": False, "exit_seen": True, "irq": bool(flags[k] & TRACE_FLAG_HARDIRQ)})
-    return _frame(rows, paths)
+    calls = _Calls()
+    stacks: dict[int, list[int]] = {}                     # task -> open calls, outermost first
+    depth_of, code_of, path_of = calls.depth, calls.code, calls.path_id
+    for lo in range(0, n, _CHUNK):                        # bounded Python-object copies
+        hi = min(lo + _CHUNK, n)
+        chunk = zip(range(lo, hi), tasks[lo:hi].tolist(), exits[lo:hi].tolist(),
+                    depths[lo:hi].tolist(), codes[lo:hi].tolist(), strict=True)
+        for k, task, is_exit, d, code in chunk:
+            stack = stacks.setdefault(task, [])
+            if not is_exit:                               # funcgraph_entry
+                while stack and depth_of[stack[-1]] >= d:
+                    stack.pop()                           # their exits never came
+                parent = stack[-1] if stack and depth_of[stack[-1]] == d - 1 else -1
+                stack.append(calls.add(k, d, code, parent, path_of[parent] if parent >= 0 else -1))
+                continue
+            # funcgraph_exit: close the open call it belongs to, or record a call cut at its entry
+            while stack and depth_of[stack[-1]] > d:
+                stack.pop()
+            if stack and depth_of[stack[-1]] == d and code_of[stack[-1]] == code:
+                calls.exit_ev[stack.pop()] = k
+                continue
+            parent = stack[-1] if stack and depth_of[stack[-1]] == d - 1 else -1
+            calls.exit_ev[calls.add(k, d, code, parent, path_of[parent] if parent >= 0 else -1)] = k
+    del codes, pids, cpus, depths, tasks
+    return calls.frame(ev, names, exits)
 
 
-def _frame(rows: list[dict[str, Any]], paths: dict[tuple[str, ...], int]) -> pd.DataFrame:
-    n = len(rows)
-    start = np.array([r["start"] for r in rows], dtype=np.int64)
-    has_end = np.array([r["end"] is not None for r in rows], dtype=bool)
-    end = np.array([r["end"] if r["end"] is not None else 0 for r in rows], dtype=np.int64)
-    dur = np.where(has_end, end - start, 0)
-    parent = np.array([r["parent_row"] if r["parent_row"] is not None else -1 for r in rows], dtype=np.int64)
-    entry_seen = np.array([r["entry_seen"] for r in rows], dtype=bool)
-    child = parent >= 0
-    child_sum = np.zeros(n, dtype=np.int64)
-    np.add.at(child_sum, parent[child], dur[child])
-    child_open = np.zeros(n, dtype=bool)
-    child_open[parent[child & ~has_end]] = True
-    self_known = has_end & entry_seen & ~child_open
-    parent_names = [rows[p]["func"] if p >= 0 else None for p in parent.tolist()]
-    out = pd.DataFrame({
-        "func": pd.Categorical([r["func"] for r in rows]),
-        "depth": np.array([r["depth"] for r in rows], dtype=np.int16),
-        "pid": np.array([r["pid"] for r in rows], dtype=np.int32),
-        "comm": pd.Categorical([r["comm"] for r in rows]),
-        "cpu": np.array([r["cpu"] for r in rows], dtype=np.int16),
-        "start": start,
-        "end": pd.arrays.IntegerArray(end, ~has_end),
-        "duration": pd.arrays.IntegerArray(dur, ~has_end),
-        "self": pd.arrays.IntegerArray(dur - child_sum, ~self_known),
-        "parent": pd.Categorical(parent_names),
-        "path_id": np.array([r["path_id"] for r in rows], dtype=np.int32),
-        "entry_seen": entry_seen,
-        "exit_seen": np.array([r["exit_seen"] for r in rows], dtype=bool),
-        "irq": np.array([r["irq"] for r in rows], dtype=bool),
-    }, index=pd.RangeIndex(n))
-    order = np.argsort(start, kind="stable")
-    out = out.iloc[order].reset_index(drop=True)
-    out.attrs["paths"] = {i: p for p, i in paths.items()}
-    return out
+_CHUNK = 1 << 20
+
+
+class _Calls:
+    """The calls found so far, as compact parallel columns of event indices (the
+    rest is gathered from the event columns at the end); call paths interned as
+    (parent path, function)."""
+
+    def __init__(self) -> None:
+        self.first_ev = array("q")                        # the entry, or the exit if no entry
+        self.exit_ev = array("q")                         # -1: no exit seen
+        self.depth = array("q")
+        self.code = array("q")                            # the function's category code
+        self.parent = array("q")                          # -1: unknown
+        self.path_id = array("q")
+        self._path_ids: dict[tuple[int, int], int] = {}
+        self.paths: list[tuple[int, ...]] = []
+
+    def add(self, ev: int, depth: int, code: int, parent: int, parent_path: int) -> int:
+        key = (parent_path, code)
+        path = self._path_ids.get(key)
+        if path is None:
+            path = self._path_ids[key] = len(self.paths)
+            self.paths.append((*(self.paths[parent_path] if parent_path >= 0 else ()), code))
+        self.first_ev.append(ev)
+        self.exit_ev.append(-1)
+        self.depth.append(depth)
+        self.code.append(code)
+        self.parent.append(parent)
+        self.path_id.append(path)
+        return len(self.first_ev) - 1
+
+    def frame(self, ev: pd.DataFrame, names: pd.Categorical, exits: np.ndarray) -> pd.DataFrame:
+        first = np.frombuffer(self.first_ev, dtype=np.int64)
+        exit_ev = np.frombuffer(self.exit_ev, dtype=np.int64)
+        n = len(first)
+        has_end = exit_ev >= 0
+        at_exit = np.maximum(exit_ev, 0)
+        entry_seen = ~exits[first]
+
+        def column(name: str, fill: int) -> np.ndarray:
+            if name not in ev.columns:
+                return np.full(len(ev), fill, dtype=np.int64)
+            return ev[name].astype("Int64").fillna(fill).to_numpy(dtype=np.int64)
+
+        ts, calltime, rettime = column("ts", 0), column("calltime", 0), column("rettime", 0)
+        start = np.where(has_end, calltime[at_exit], ts[first])
+        end = np.where(has_end, rettime[at_exit], 0)
+        dur = np.where(has_end, end - start, 0)
+        parent = np.frombuffer(self.parent, dtype=np.int64)
+        child = parent >= 0
+        child_sum = np.zeros(n, dtype=np.int64)
+        np.add.at(child_sum, parent[child], dur[child])
+        child_open = np.zeros(n, dtype=bool)
+        child_open[parent[child & ~has_end]] = True
+        self_known = has_end & entry_seen & ~child_open
+        codes = np.frombuffer(self.code, dtype=np.int64)
+        comm = (pd.Categorical(ev["comm"])[first] if "comm" in ev.columns
+                else pd.Categorical([None] * n))
+        by_start = np.argsort(start, kind="stable")
+        # entries come in start order, mostly: then no column needs a copy
+        order: np.ndarray | slice = slice(None) if (by_start == np.arange(n)).all() else by_start
+        out = pd.DataFrame({
+            "func": pd.Categorical.from_codes(codes[order], dtype=names.dtype),
+            "depth": np.frombuffer(self.depth, dtype=np.int64)[order].astype(np.int16),
+            "pid": ev["pid"].to_numpy(dtype=np.int32)[first[order]],
+            "comm": comm[order],
+            "cpu": ev["cpu"].to_numpy(dtype=np.int16)[first[order]],
+            "start": start[order],
+            "end": pd.arrays.IntegerArray(end[order], ~has_end[order]),
+            "duration": pd.arrays.IntegerArray(dur[order], ~has_end[order]),
+            "self": pd.arrays.IntegerArray((dur - child_sum)[order], ~self_known[order]),
+            "parent": pd.Categorical.from_codes(np.where(child, codes[np.maximum(parent, 0)], -1)[order],
+                                                dtype=names.dtype),
+            "path_id": np.frombuffer(self.path_id, dtype=np.int64)[order].astype(np.int32),
+            "entry_seen": entry_seen[order],
+            "exit_seen": has_end[order],
+            "irq": (column("common_flags", 0)[first[order]] & TRACE_FLAG_HARDIRQ) != 0,
+        }, index=pd.RangeIndex(n), copy=False)
+        categories = names.categories.tolist()
+        out.attrs["paths"] = {i: tuple(categories[c] for c in p) for i, p in enumerate(self.paths)}
+        return out
 
 
 def df_function_stats(calls: pd.DataFrame) -> pd.DataFrame:
