@@ -33,6 +33,7 @@ from .trace.ftrace import mcount_locations
 from .trace.ftrace_files import FilterFiles
 from .trace.ftrace_update import Ftrace
 from .trace.trace import TraceArray
+from .trace.trace_stat import FunctionProfiler
 from .tracefs import TraceFS
 
 
@@ -75,6 +76,11 @@ class Lab:
     @property
     def cpus(self) -> int:
         return self.machine.ncpus
+
+    @property
+    def profiler(self) -> FunctionProfiler:
+        """The function profiler (function_profile_enabled, trace_stat/function<cpu>)."""
+        return self.trace_array.profiler
 
     def boot(self) -> Ftrace:
         """ftrace_init(), then start the kernel on every CPU; idempotent."""

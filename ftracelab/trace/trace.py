@@ -59,6 +59,7 @@ from .trace_output import (
     latency_header,
     raw_data_text,
 )
+from .trace_stat import FunctionProfiler
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -157,6 +158,7 @@ class TraceArray:
                  fgraph: Fgraph) -> None:
         self.m, self.ftrace, self.filter_files = machine, ftrace, filter_files
         self.graph = GraphTracer(fgraph, filter_files)
+        self.profiler = FunctionProfiler(fgraph, filter_files, lambda: self.graph.thresh_ns)
         pages = KernelArena(TRACE_PAGES_BASE, TRACE_PAGES_SIZE, align=4096)
         self.buffer = RingBuffer(machine, ftrace.data, pages)
         self.tracer = TRACERS["nop"]
@@ -224,6 +226,7 @@ class TraceArray:
         fs.add_file("trace_options", read=self._read_trace_options,
                     write=self._write_trace_options, mode=0o644)
         self.graph.register(fs)
+        self.profiler.register(fs)
         for name in self.options:
             fs.add_file(f"options/{name}", read=self._option_reader(name),
                         write=self._option_writer(name), mode=0o644)

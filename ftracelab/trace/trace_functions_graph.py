@@ -36,12 +36,12 @@ if TYPE_CHECKING:
 __all__ = ["GRAPH_OPTIONS", "GraphFlags", "GraphTracer", "graph_duration", "graph_header", "graph_lines"]
 
 #: options/ of the function_graph tracer, in the kernel's order, with their defaults
-#: (graph-time, which only the function profiler reads, is not here: no profiler yet).
+#: (graph-time is read by the function profiler only: trace_stat.py).
 GRAPH_OPTIONS: tuple[tuple[str, bool], ...] = (
     ("funcgraph-overrun", False), ("funcgraph-cpu", True), ("funcgraph-overhead", True),
     ("funcgraph-proc", False), ("funcgraph-duration", True), ("funcgraph-abstime", False),
     ("funcgraph-irqs", True), ("funcgraph-tail", False), ("funcgraph-retval", False),
-    ("funcgraph-retval-hex", False), ("sleep-time", True))
+    ("funcgraph-retval-hex", False), ("sleep-time", True), ("graph-time", True))
 
 INDENT = 2
 PROCINFO_LENGTH = 14
@@ -284,6 +284,8 @@ class GraphTracer:
             self.m.write_u32(self.m.symbols["ftrace_graph_skip_irqs"], int(not value))
         elif name == "sleep-time":
             self.m.write_u32(self.m.symbols["fgraph_sleep_time"], int(value))
+        elif name == "graph-time":                # ftrace_graph_graph_time_control()
+            self.m.write_u32(self.m.symbols["fgraph_graph_time"], int(value))
 
     # set_graph_function / set_graph_notrace: ftrace_graph_write(), g_show()
     def _read_graph(self, notrace: bool) -> str:

@@ -126,7 +126,7 @@ class Fgraph:
             sub.filter_ips, sub.notrace_ips = self.ftrace.match(filter), self.ftrace.match(notrace)
         else:
             sub = hashes
-        gops = FgraphOps(self, sub.name, entryfunc, retfunc, sub)
+        gops = FgraphOps(self, name or sub.name, entryfunc, retfunc, sub)
         off = self.offsets
         gops.addr = self.ftrace.data.alloc(off.gops_size)
         m.write(gops.addr, bytes(off.gops_size))

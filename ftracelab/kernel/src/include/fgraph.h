@@ -52,6 +52,7 @@ struct fgraph_ops {
 };
 
 unsigned long *fgraph_get_task_var(struct fgraph_ops *gops);
+struct ftrace_ret_stack *ftrace_graph_get_ret_stack(struct task_struct *task, int idx);
 void *fgraph_reserve_data(int idx, int size_bytes);
 void *fgraph_retrieve_data(int idx, int *size_bytes);
 extern int fgraph_sleep_time;

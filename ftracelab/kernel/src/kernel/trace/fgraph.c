@@ -243,6 +243,20 @@ static notrace int ftrace_push_return_trace(unsigned long ret, unsigned long fun
 	return offset;
 }
 
+/* ftrace_graph_get_ret_stack(): the @idx'th frame from the top (0: the newest). */
+notrace struct ftrace_ret_stack *ftrace_graph_get_ret_stack(struct task_struct *task, int idx)
+{
+	struct ftrace_ret_stack *ret_stack = NULL;
+	int offset = task->curr_ret_stack;
+
+	if (offset < 0)
+		return NULL;
+	do {
+		ret_stack = get_ret_stack(task, offset, &offset);
+	} while (ret_stack && --idx >= 0);
+	return ret_stack;
+}
+
 notrace int function_graph_enter(unsigned long ret, unsigned long func, unsigned long frame_pointer,
 				 unsigned long *retp)
 {
