@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ...errors import FtraceLabError, ShadowStackError
+from ...machine.hooks import RawCallHook
 from ...machine.memory import TASK_PID
 from ...machine.stepper import StepTrace
 from ..ftrace_ops import OPS_FLAGS, OPS_NOTRACE_HASH, FtraceOps, FtraceOpsFlag, write_hash
@@ -30,7 +32,46 @@ from .stack import (
     ShadowStack,
 )
 
-__all__ = ["Fgraph", "FgraphOps", "StackEvent", "TaskStack", "stack_events"]
+__all__ = ["Fgraph", "FgraphOps", "GraphEnt", "GraphRet", "StackEvent", "TaskStack", "stack_events"]
+
+GRAPH_ENT = struct.Struct("<Qi")              # struct ftrace_graph_ent (packed)
+GRAPH_RET = struct.Struct("<QQiIQQ")          # struct ftrace_graph_ret (packed, with retval)
+PY_ENTRY, PY_RETURN = 1, 2                    # lab_python_graph_call()'s kind
+
+
+@dataclass
+class GraphEnt:
+    """What a Python entryfunc gets: ``struct ftrace_graph_ent`` (func, depth), the
+    function's name, and ``data``: the bytes reserved for it on the shadow stack
+    (``data_size`` of its fgraph_ops), which the callback may fill."""
+
+    func: int
+    depth: int
+    name: str
+    data: bytearray = field(default_factory=bytearray)
+
+
+@dataclass
+class GraphRet:
+    """What a Python retfunc gets: ``struct ftrace_graph_ret`` and the function's name;
+    ``data`` holds what the entry left in its reserved bytes."""
+
+    func: int
+    retval: int
+    depth: int
+    overrun: int
+    calltime: int
+    rettime: int
+    name: str
+    data: bytes = b""
+
+    @property
+    def duration(self) -> int:
+        return self.rettime - self.calltime
+
+
+PyEntryFunc = Callable[[GraphEnt, "FgraphOps"], Any]
+PyReturnFunc = Callable[[GraphRet, "FgraphOps"], Any]
 
 
 @dataclass(frozen=True)
@@ -48,30 +89,41 @@ class _Offsets:
     gops_ops: int
     gops_idx: int
     gops_counters: int         # nr_entries, nr_returns, nr_bad_data, nr_unclaimed, total_ns
+    gops_data_size: int        # lab_data_size: what a Python fgraph_ops reserves
 
 
 class FgraphOps:
-    """A registered ``struct fgraph_ops`` whose entryfunc and retfunc are native
+    """A registered ``struct fgraph_ops``. Its entryfunc and retfunc are native
     functions of the image (``lab_graph_entry``/``lab_graph_return`` count calls,
-    keep one word of data on the shadow stack and check it on return)."""
+    keep one word of data on the shadow stack and check it on return), or Python
+    callables, run through ``lab_python_graph_entry``/``lab_python_graph_return``."""
 
-    def __init__(self, fgraph: Fgraph, name: str, entryfunc: str, retfunc: str, sub: FtraceOps) -> None:
+    def __init__(self, fgraph: Fgraph, name: str, entryfunc: str | PyEntryFunc,
+                 retfunc: str | PyReturnFunc | None, sub: FtraceOps) -> None:
         self.fgraph, self.name, self.entryfunc, self.retfunc, self.sub = fgraph, name, entryfunc, retfunc, sub
         self.addr = 0
         self.idx = -1
+        self.data_size = 0
+        self.py_entries = 0       # calls a Python entryfunc took
+        self.py_returns = 0       # returns a Python retfunc saw
+
+    @property
+    def python(self) -> bool:
+        return not isinstance(self.entryfunc, str) or not isinstance(self.retfunc, str)
 
     def _counter(self, k: int) -> int:
         return self.fgraph.machine.read_u64(self.addr + self.fgraph.offsets.gops_counters + 8 * k)
 
     @property
     def entries(self) -> int:
-        """Calls its entryfunc took (lab_graph_entry's count)."""
-        return self._counter(0)
+        """Calls its entryfunc took (lab_graph_entry's count, or the Python one's)."""
+        return self.py_entries if not isinstance(self.entryfunc, str) else self._counter(0)
 
     @property
     def returns(self) -> int:
-        """Returns its retfunc saw for calls it took."""
-        return self._counter(1)
+        """Returns its retfunc saw for calls it took (a Python retfunc also sees those
+        of calls only other ops took when it is in slot 0 and keeps no data)."""
+        return self.py_returns if not isinstance(self.retfunc, str) else self._counter(1)
 
     @property
     def bad_data(self) -> int:
@@ -96,8 +148,9 @@ class FgraphOps:
         self.fgraph.unregister(self)
 
     def __repr__(self) -> str:
+        checks = "python" if self.python else f"bad_data={self.bad_data}"
         return (f"<fgraph_ops {self.name} idx={self.idx} entries={self.entries} "
-                f"returns={self.returns} bad_data={self.bad_data}>")
+                f"returns={self.returns} {checks}>")
 
 
 class Fgraph:
@@ -106,31 +159,55 @@ class Fgraph:
     def __init__(self, ftrace: Ftrace) -> None:
         self.ftrace = ftrace
         self.machine = ftrace.machine
-        raw = self.machine.read(self.machine.symbols["fgraph_lab_offsets"], 2 * 11)
-        self.offsets = _Offsets(*struct.unpack("<11H", raw))
+        raw = self.machine.read(self.machine.symbols["fgraph_lab_offsets"], 2 * 12)
+        self.offsets = _Offsets(*struct.unpack("<12H", raw))
         self.gops: list[FgraphOps] = []
         self.graph_ops: FtraceOps | None = None
+        self._by_addr: dict[int, FgraphOps] = {}
+        self._py_hook: RawCallHook | None = None
 
-    def register(self, entryfunc: str = "lab_graph_entry", retfunc: str = "lab_graph_return",
+    def register(self, entryfunc: str | PyEntryFunc = "lab_graph_entry",
+                 retfunc: str | PyReturnFunc | None = "lab_graph_return",
                  filter: str | list[str] | None = None, notrace: str | list[str] | None = None,
-                 name: str | None = None, hashes: FtraceOps | None = None) -> FgraphOps:
+                 name: str | None = None, hashes: FtraceOps | None = None,
+                 data_size: int = 0) -> FgraphOps:
         """register_ftrace_graph(): ``entryfunc``/``retfunc`` on the selected functions
         (or on those of ``hashes``, an ftrace_ops whose filter and notrace sets it
         shares, as the function_graph tracer shares the global ops'; call
         :meth:`refresh` when they change). Raises FtraceLabError when all 16 slots
-        are taken (the kernel's -ENOSPC)."""
-        m, ks = self.machine, self.machine.kallsyms
-        entry, ret = ks.lookup_name(entryfunc).addr, ks.lookup_name(retfunc).addr
+        are taken (the kernel's -ENOSPC).
+
+        Each of them is the name of a native function of the image or a Python
+        callable: ``entryfunc(trace: GraphEnt, gops) -> bool`` (true: take the call,
+        so that its return comes back) and ``retfunc(trace: GraphRet, gops)`` (None:
+        none). A Python entryfunc gets ``data_size`` bytes on the shadow stack
+        (fgraph_reserve_data(), a DATA word in the stack) in ``trace.data``; its
+        retfunc reads them back."""
+        m = self.machine
+        if not callable(entryfunc) and not isinstance(entryfunc, str):
+            raise TypeError("entryfunc must be a callable or the name of a native function")
+        if data_size and isinstance(entryfunc, str):
+            raise FtraceLabError("data_size is for a Python entryfunc; a native one calls "
+                                 "fgraph_reserve_data() itself")
+        if not 0 <= data_size <= 32 * 8:
+            raise FtraceLabError(f"data_size {data_size}: fgraph_reserve_data() takes at most "
+                                 "FGRAPH_MAX_DATA_SIZE (256) bytes")
+        entry = self._native(entryfunc, "lab_python_graph_entry")
+        ret = self._native(retfunc if retfunc is not None else (lambda t, g: None), "lab_python_graph_return")
         if hashes is None:
-            sub = FtraceOps(self.ftrace, "ftrace_stub", FtraceOpsFlag.STUB, name or entryfunc)
+            label = name or (entryfunc if isinstance(entryfunc, str)
+                             else str(getattr(entryfunc, "__name__", "python")))
+            sub = FtraceOps(self.ftrace, "ftrace_stub", FtraceOpsFlag.STUB, label)
             sub.filter_ips, sub.notrace_ips = self.ftrace.match(filter), self.ftrace.match(notrace)
         else:
             sub = hashes
         gops = FgraphOps(self, name or sub.name, entryfunc, retfunc, sub)
+        gops.data_size = data_size
         off = self.offsets
         gops.addr = self.ftrace.data.alloc(off.gops_size)
         m.write(gops.addr, bytes(off.gops_size))
         m.write(gops.addr, struct.pack("<QQ", entry, ret))
+        m.write_u32(gops.addr + off.gops_data_size, data_size)
         self._write_sub_hashes(gops)
         idx = m.call(0, "fgraph_register_slot", gops.addr) & 0xFFFF_FFFF      # an int
         if idx >= 1 << 31:
@@ -138,8 +215,39 @@ class Fgraph:
                                  "slots are taken; unregister one first")
         gops.idx = idx
         self.gops.append(gops)
+        self._by_addr[gops.addr] = gops
+        if gops.python and self._py_hook is None:
+            self._py_hook = RawCallHook(m, m.symbols["lab_python_graph_hook"], self._on_python)
         self._update_graph_ops()
         return gops
+
+    def _native(self, func: str | Callable[..., Any], python_stub: str) -> int:
+        """The address the fgraph_ops holds: the native function, or the Python stub."""
+        return self.machine.kallsyms.lookup_name(func if isinstance(func, str) else python_stub).addr
+
+    def _on_python(self, kind: int, trace: int, gops_addr: int, data: int) -> None:
+        # runs at lab_python_graph_hook, inside the emulation: plain reads and writes only
+        m = self.machine
+        gops = self._by_addr.get(gops_addr)
+        if gops is None:
+            return
+        hit = m.kallsyms.lookup(m.read_u64(trace))
+        name = hit[0].name if hit is not None else ""
+        if kind == PY_ENTRY:
+            func, depth = GRAPH_ENT.unpack(m.read(trace, GRAPH_ENT.size))
+            ent = GraphEnt(func, depth, name, bytearray(gops.data_size))
+            taken = bool(gops.entryfunc(ent, gops)) if callable(gops.entryfunc) else False
+            if taken and data:
+                m.write(data, bytes(ent.data[:gops.data_size]).ljust(gops.data_size, b"\0"))
+            gops.py_entries += taken
+            m.mailbox[4] = int(taken)
+        elif kind == PY_RETURN:
+            func, retval, depth, overrun, calltime, rettime = GRAPH_RET.unpack(m.read(trace, GRAPH_RET.size))
+            ret = GraphRet(func, retval, depth, overrun, calltime, rettime, name,
+                           m.read(data, gops.data_size) if data else b"")
+            gops.py_returns += 1
+            if callable(gops.retfunc):
+                gops.retfunc(ret, gops)
 
     def unregister(self, gops: FgraphOps) -> None:
         """unregister_ftrace_graph(): the slot goes back to the LRU table; the shadow
@@ -148,6 +256,7 @@ class Fgraph:
             raise FtraceLabError(f"{gops.name} is not registered")
         self.machine.call(0, "fgraph_unregister_slot", gops.addr)
         self.gops.remove(gops)
+        self._by_addr.pop(gops.addr, None)
         gops.idx = -1
         self._update_graph_ops()
 

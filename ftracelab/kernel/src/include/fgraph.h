@@ -49,6 +49,7 @@ struct fgraph_ops {
 	unsigned long nr_bad_data;          /* 0x90: returns whose reserved data was wrong */
 	unsigned long nr_unclaimed;         /* 0x98: returns it never took (bit 0, below) */
 	unsigned long long total_ns;        /* 0xa0 */
+	int lab_data_size;                  /* 0xa8: bytes lab_python_graph_entry reserves */
 };
 
 unsigned long *fgraph_get_task_var(struct fgraph_ops *gops);

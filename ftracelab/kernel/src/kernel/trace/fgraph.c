@@ -80,6 +80,7 @@ __used const unsigned short fgraph_lab_offsets[] = {
 	__builtin_offsetof(struct fgraph_ops, ops),
 	__builtin_offsetof(struct fgraph_ops, idx),
 	__builtin_offsetof(struct fgraph_ops, nr_entries),
+	__builtin_offsetof(struct fgraph_ops, lab_data_size),
 };
 
 static __always_inline unsigned long *ret_stack_of(struct task_struct *t)
@@ -488,4 +489,36 @@ notrace void lab_graph_return(struct ftrace_graph_ret *trace, struct fgraph_ops 
 		gops->nr_bad_data++;
 	gops->nr_returns++;
 	gops->total_ns += trace->rettime - trace->calltime;
+}
+
+/*
+ * The lab's Python fgraph_ops: these two are its entryfunc and retfunc, and
+ * lab_python_graph_call (ftrace_64.S) hands (trace, gops, data) to the
+ * Python callback, whose answer comes back as the return value. The data
+ * (gops->lab_data_size bytes, 0: none) is reserved on the shadow stack at
+ * entry, before the callback fills it, and retrieved at the return.
+ */
+long lab_python_graph_call(long kind, void *trace, struct fgraph_ops *gops, void *data);
+
+notrace int lab_python_graph_entry(struct ftrace_graph_ent *trace, struct fgraph_ops *gops)
+{
+	void *data = NULL;
+
+	if (gops->lab_data_size) {
+		data = fgraph_reserve_data(gops->idx, gops->lab_data_size);
+		if (!data)
+			return 0;
+	}
+	return lab_python_graph_call(1, trace, gops, data) != 0;
+}
+
+notrace void lab_python_graph_return(struct ftrace_graph_ret *trace, struct fgraph_ops *gops)
+{
+	int size = 0;
+	void *data = gops->lab_data_size ? fgraph_retrieve_data(gops->idx, &size) : NULL;
+
+	/* bit 0 of every bitmap: the ops in slot 0 also sees returns it never took */
+	if (gops->lab_data_size && !data)
+		return;
+	lab_python_graph_call(2, trace, gops, data);
 }

@@ -232,6 +232,28 @@ lab_python_hook:
 	ret
 	.size lab_python_func, .-lab_python_func
 
+/*
+ * lab_python_graph_call(kind, trace, gops, data): the same for a Python
+ * fgraph_ops (kernel/trace/fgraph.c); the callback leaves its answer in the
+ * mailbox's fifth word, returned in %rax.
+ */
+	.globl lab_python_graph_call
+	.type lab_python_graph_call, @function
+	.p2align 4
+lab_python_graph_call:
+	endbr64
+	movabsq	$LAB_MAILBOX, %rax
+	movq	%rdi, 0x00(%rax)
+	movq	%rsi, 0x08(%rax)
+	movq	%rdx, 0x10(%rax)
+	movq	%rcx, 0x18(%rax)
+	movq	$0, 0x20(%rax)
+	.globl lab_python_graph_hook
+lab_python_graph_hook:
+	movq	0x20(%rax), %rax
+	ret
+	.size lab_python_graph_call, .-lab_python_graph_call
+
 	.data
 	.p2align 3
 	.globl function_trace_op
