@@ -6,10 +6,12 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable
 
+import pandas as pd
 import pytest
 
 from ftracelab import Lab
 from ftracelab.analysis.calls import df_calls
+from ftracelab.trace.trace_functions_graph import GraphFlags, graph_lines
 
 VARIANTS: dict[str, dict[str, str]] = {
     "default": {},
@@ -91,6 +93,11 @@ def test_control_files_behave_as_the_kernel() -> None:
             fs.write(path, bad)
         assert e.value.errno == errno.EINVAL
     assert "vfs_read\n" in str(fs.read("set_graph_function"))        # a failed write keeps it
+    fs.write("max_graph_depth", str((1 << 32) + 3))            # kstrtoul into an unsigned int
+    assert fs.read("max_graph_depth") == "3\n"
+    fs.write("max_graph_depth", str(1 << 31))                  # printed with %d
+    assert fs.read("max_graph_depth") == f"{-(1 << 31)}\n"
+    fs.write("max_graph_depth", "0")
     options = str(fs.read("trace_options"))
     assert "funcgraph-proc" not in options
     fs.write("current_tracer", "function_graph")
@@ -136,3 +143,54 @@ def test_irqs_and_sleep_time_options() -> None:
     assert not (df["common_flags"] & 0x08).any()
     awake = df_calls(df).query("func == 'do_nanosleep'")["duration"].max()
     assert awake < slept / 10
+
+
+def _graph_events(*events: tuple[str, int, int, int]) -> pd.DataFrame:
+    """(event, func, depth, ts) on CPU 0, pid 7; an exit's call started 100 ns before."""
+    rows = [{"event": e, "cpu": 0, "pid": 7, "ts": ts, "field_func": f, "depth": d,
+             "calltime": ts - 100, "rettime": ts, "retval": 0, "overrun": 0,
+             "common_flags": 0, "common_preempt_count": 0} for e, f, d, ts in events]
+    return pd.DataFrame(rows)
+
+
+IRQ = (0x1000, 0x2000)                  # [__irqentry_text_start, __irqentry_text_end)
+NAMES = {0x100: "outer", 0x1100: "gic_handle_irq", 0x1200: "irq_leaf", 0x300: "handle_irq", 0x400: "after"}
+
+
+@pytest.mark.parametrize("irqs", [True, False])
+def test_irq_entry_markers(irqs: bool) -> None:
+    """print_graph_irq() around calls of __irqentry_text functions, nested and leaf, and
+    check_irq_entry()/check_irq_return() hiding them with funcgraph-irqs off (the arm64
+    kind of trace: x86 has no traceable function there)."""
+    df = _graph_events(("funcgraph_entry", 0x100, 0, 1000),
+                       ("funcgraph_entry", 0x1100, 1, 1100),
+                       ("funcgraph_entry", 0x300, 2, 1200),
+                       ("funcgraph_exit", 0x300, 2, 1300),
+                       ("funcgraph_exit", 0x1100, 1, 1400),
+                       ("funcgraph_entry", 0x1200, 1, 1500),
+                       ("funcgraph_exit", 0x1200, 1, 1600),
+                       ("funcgraph_entry", 0x400, 1, 1700),
+                       ("funcgraph_exit", 0x400, 1, 1800),
+                       ("funcgraph_exit", 0x100, 0, 1900))
+    lines = "".join(graph_lines(df, NAMES.__getitem__, GraphFlags(irqs=irqs), 2, str, str, IRQ))
+    if irqs:
+        assert lines == (" 0)               |  outer() {\n"
+                         " 0)   ==========> |\n"
+                         " 0)               |    gic_handle_irq() {\n"
+                         " 0)   0.100 us    |      handle_irq();\n"
+                         " 0)   0.100 us    |    }\n"
+                         " 0)   <========== |\n"
+                         " 0)   ==========> |\n"
+                         " 0)   0.100 us    |    irq_leaf();\n"
+                         " 0)   <========== |\n"
+                         " 0)   0.100 us    |    after();\n"
+                         " 0)   0.100 us    |  }\n")
+    else:
+        assert lines == (" 0)               |  outer() {\n"
+                         " 0)   0.100 us    |    after();\n"
+                         " 0)   0.100 us    |  }\n")
+    plain = "".join(graph_lines(df, NAMES.__getitem__, GraphFlags(duration=False, proc=True), 2,
+                                lambda pid: "task", str, IRQ))
+    assert " 0)     task-7     | ==========>\n" in plain and " 0)     task-7     | <==========\n" in plain
+    none = "".join(graph_lines(df, NAMES.__getitem__, GraphFlags(), 2, str, str, None))
+    assert "=====" not in none

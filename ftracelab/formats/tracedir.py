@@ -39,6 +39,7 @@ _KALLSYMS_NAMES = ("kallsyms", "kallsyms.gz", "kallsyms.txt", "kallsyms.txt.gz")
 _CMDLINES_NAMES = ("saved_cmdlines", "saved_cmdlines.txt")
 _RAW_NAMES = ("trace_pipe_raw", "trace_pipe_raw.bin")
 _CPU_DIR = re.compile(r"cpu(\d+)")
+_SECTION_BOUND = re.compile(r"__\w+_text_(start|end)$")
 _MAX_FILE = 1 << 32                   # refuse to slurp anything larger than 4 GiB
 
 
@@ -50,11 +51,19 @@ class Symbols:
     the first one listed wins, as kallsyms get_symbol_pos() picks the first
     alias. ``code[i]`` indexes ``names`` (unique names) for ``addr[i]``.
     Absolute symbols (type ``a``/``A``, the per-CPU offsets) are left out.
+    ``bounds`` keeps the section boundaries (``__irqentry_text_start`` ...),
+    which are usually aliases of a function.
     """
 
     addr: npt.NDArray[np.uint64]
     code: npt.NDArray[np.int64]
     names: tuple[str, ...]
+    bounds: Mapping[str, int] = field(default_factory=dict)
+
+    def section(self, name: str) -> tuple[int, int] | None:
+        """``[__<name>_text_start, __<name>_text_end)``, e.g. ``section("irqentry")``."""
+        start, end = self.bounds.get(f"__{name}_text_start"), self.bounds.get(f"__{name}_text_end")
+        return None if start is None or end is None else (start, end)
 
     def __len__(self) -> int:
         return int(self.addr.size)
@@ -182,6 +191,7 @@ def parse_kallsyms(text: str, *, source: str = "") -> Symbols:
     """Parse ``/proc/kallsyms`` text: ``<hex addr> <type> <name>[\\t[module]]`` per line."""
     addrs: list[int] = []
     names: list[str] = []
+    bounds: dict[str, int] = {}
     pos = 0
     for line in text.split("\n"):
         parts = line.split()
@@ -197,6 +207,8 @@ def parse_kallsyms(text: str, *, source: str = "") -> Symbols:
             if parts[1] not in "aA":
                 addrs.append(value)
                 names.append(parts[2])
+                if _SECTION_BOUND.match(parts[2]):
+                    bounds[parts[2]] = value
         pos += len(line) + 1
     addr = np.array(addrs, dtype=np.uint64)
     order = np.argsort(addr, kind="stable")
@@ -204,7 +216,7 @@ def parse_kallsyms(text: str, *, source: str = "") -> Symbols:
     uniq, first = np.unique(addr, return_index=True)      # first alias in file order
     sym_names = np.array(names, dtype=object)[order][first]
     cats, code = np.unique(sym_names.astype(str), return_inverse=True)
-    return Symbols(uniq.astype(np.uint64), code.astype(np.int64), tuple(str(c) for c in cats))
+    return Symbols(uniq.astype(np.uint64), code.astype(np.int64), tuple(str(c) for c in cats), bounds)
 
 
 def parse_saved_cmdlines(text: str, *, source: str = "") -> dict[int, str]:

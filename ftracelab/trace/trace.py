@@ -383,8 +383,10 @@ class TraceArray:
                 return str(row["buf"])
             return raw_data_text(trace.record(int(row["_row"])))
 
+        irqentry = (self.m.symbols["__irqentry_text_start"], self.m.symbols["__irqentry_text_end"])
         return graph_lines(df.assign(_row=range(len(df))), self.m.kallsyms.format_short,
-                           GraphFlags.from_options(self.options), self.m.ncpus, comm_of, comment)
+                           GraphFlags.from_options(self.options), self.m.ncpus, comm_of, comment,
+                           irqentry)
 
     def _graph_header(self, in_buffer: int, written: int, empty: bool) -> str:
         """print_graph_headers_flags(): with latency-format, print_trace_header() first

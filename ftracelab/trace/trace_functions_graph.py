@@ -9,9 +9,11 @@ An entry whose next event in the same CPU's buffer is its own return (same pid
 and function) prints as one ``func();`` leaf line and the return is consumed;
 otherwise ``func() {`` and, later, ``}`` (``} /* func */`` when the entry was not
 seen or with funcgraph-tail). Events of other types print as ``/* ... */``
-comments. x86 puts no traceable function in ``__irqentry_text`` (they are all
-noinstr), so the ``==========>`` interrupt markers never appear, as on a real
-6.12 x86 kernel.
+comments. Calls of functions in ``__irqentry_text`` get ``==========>`` and
+``<==========`` marker lines (print_graph_irq()); on x86 that section holds only
+the assembly IDT stubs, which are not traceable, so the markers never appear on
+a real 6.12 x86 kernel nor on the lab's (they do on arm64, whose
+``gic_handle_irq`` is ``__irq_entry``).
 """
 
 from __future__ import annotations
@@ -64,13 +66,14 @@ class GraphFlags:
     retval_hex: bool = False
     context_info: bool = True
     latency: bool = False
+    irqs: bool = True
 
     @classmethod
     def from_options(cls, o: Mapping[str, bool]) -> GraphFlags:
         return cls(o["funcgraph-overrun"], o["funcgraph-cpu"], o["funcgraph-overhead"],
                    o["funcgraph-proc"], o["funcgraph-duration"], o["funcgraph-abstime"],
                    o["funcgraph-tail"], o["funcgraph-retval"], o["funcgraph-retval-hex"],
-                   o["context-info"], o["latency-format"])
+                   o["context-info"], o["latency-format"], o["funcgraph-irqs"])
 
 
 def graph_duration(ns: int) -> str:
@@ -132,14 +135,20 @@ class _CpuState:
     last_pid: int = -1
     depth: int = 0
     enter_funcs: dict[int, int] | None = None
+    depth_irq: int = -1      # funcgraph-irqs off: the depth at which irq code was entered
 
 
 def graph_lines(df: pd.DataFrame, sym: Callable[[int], str], flags: GraphFlags, nr_cpus: int,
-                comm_of: Callable[[int], str], comment: Callable[[dict[str, Any]], str]) -> list[str]:
+                comm_of: Callable[[int], str], comment: Callable[[dict[str, Any]], str],
+                irqentry: tuple[int, int] | None = None) -> list[str]:
     """The lines of a function_graph trace: ``df`` is the events in the order the
     trace file reads them (``df_events()``: CPUs merged, each CPU in buffer order);
     ``sym`` is %ps, ``comm_of`` trace_find_cmdline() and ``comment`` the text of any
-    other event. Each element is one or more whole lines (newlines included)."""
+    other event; ``irqentry`` is ``[__irqentry_text_start, __irqentry_text_end)``:
+    calls of functions there get the ``==========>`` / ``<==========`` lines
+    (print_graph_irq()), or, with funcgraph-irqs off, are hidden with everything
+    they call (check_irq_entry()/check_irq_return()). Each element is one or more
+    whole lines (newlines included)."""
     cpu_width = len(str(max(nr_cpus - 1, 0)))
     rows: list[dict[str, Any]] = [{str(k): v for k, v in r.items()} for r in df.to_dict("records")]
     nxt: dict[int, int] = {}
@@ -163,16 +172,22 @@ def graph_lines(df: pd.DataFrame, sym: Callable[[int], str], flags: GraphFlags, 
         mark = delay_mark(ns) if flags.overhead else " "     # trace_find_mark()
         return f"{mark} {graph_duration(ns)}|  "
 
-    def prologue(row: dict[str, Any], st: _CpuState) -> str:
+    def verif_pid(row: dict[str, Any], st: _CpuState) -> str:
+        cpu, pid = int(row["cpu"]), int(row["pid"])
+        if st.last_pid == pid:
+            return ""
+        last, st.last_pid = st.last_pid, pid
+        if last == -1:
+            return ""
+        return (SEPARATOR + f" {cpu:>{cpu_width}d}) " + _proc(comm_of(last), last)
+                + " => " + _proc(comm_of(pid), pid) + "\n" + SEPARATOR + "\n")
+
+    def context(row: dict[str, Any]) -> str:
+        """The abstime, CPU, task and latency columns."""
+        if not flags.context_info:
+            return ""
         cpu, pid = int(row["cpu"]), int(row["pid"])
         text = ""
-        if st.last_pid != pid:                       # verif_pid()
-            if st.last_pid != -1:
-                text += (SEPARATOR + f" {cpu:>{cpu_width}d}) " + _proc(comm_of(st.last_pid), st.last_pid)
-                         + " => " + _proc(comm_of(pid), pid) + "\n" + SEPARATOR + "\n")
-            st.last_pid = pid
-        if not flags.context_info:
-            return text
         if flags.abstime:
             ts = int(row["ts"])
             text += f"{ts // 1_000_000_000:5d}.{ts % 1_000_000_000 // 1000:06d} |  "
@@ -184,6 +199,17 @@ def graph_lines(df: pd.DataFrame, sym: Callable[[int], str], flags: GraphFlags, 
             text += " " + lat_fmt(int(row["common_flags"]), int(row["common_preempt_count"])) + " | "
         return text
 
+    def in_irqentry(func: int) -> bool:
+        return irqentry is not None and irqentry[0] <= func < irqentry[1]
+
+    def irq_line(row: dict[str, Any], func: int, entering: bool) -> str:
+        """print_graph_irq(): a marker line when ``func`` is irq entry code."""
+        if not in_irqentry(func):
+            return ""
+        fill = flags.duration and flags.context_info         # FLAGS_FILL_START / _END
+        arrow = "==========>" if entering else "<=========="
+        return context(row) + "  " * fill + arrow + " |" * fill + "\n"
+
     for i, row in enumerate(rows):
         if i in consumed:
             continue
@@ -192,7 +218,13 @@ def graph_lines(df: pd.DataFrame, sym: Callable[[int], str], flags: GraphFlags, 
         event = str(row["event"])
         if event == "funcgraph_entry":
             func, depth = int(row["field_func"]), int(row["depth"])
-            head = prologue(row, st)
+            if not flags.irqs:                       # check_irq_entry()
+                if st.depth_irq >= 0:
+                    continue
+                if in_irqentry(func):
+                    st.depth_irq = depth
+                    continue
+            head = verif_pid(row, st) + irq_line(row, func, True) + context(row)
             j = nxt.get(i, -1)
             ret = rows[j] if j >= 0 else None
             if ret is not None and str(ret["event"]) == "funcgraph_exit" \
@@ -204,16 +236,21 @@ def graph_lines(df: pd.DataFrame, sym: Callable[[int], str], flags: GraphFlags, 
                 body = f"{sym(func)}();"
                 if flags.retval:
                     body += f" /* {_retval(int(ret['retval']), flags.retval_hex)} */"
-                out.append(f"{head}{duration(ns)}{' ' * depth * INDENT}{body}\n")
+                out.append(f"{head}{duration(ns)}{' ' * depth * INDENT}{body}\n"
+                           + irq_line(row, func, False))
             else:
                 st.depth = depth
                 st.enter_funcs[depth] = func
                 out.append(f"{head}{duration(None, 'full')}{' ' * depth * INDENT}{sym(func)}() {{\n")
         elif event == "funcgraph_exit":
             func, depth = int(row["field_func"]), int(row["depth"])
+            if not flags.irqs and st.depth_irq != -1:    # check_irq_return()
+                if st.depth_irq >= depth:
+                    st.depth_irq = -1
+                continue
             st.depth = depth - 1
             match = st.enter_funcs.pop(depth, None) == func
-            head = prologue(row, st)
+            head = verif_pid(row, st) + context(row)
             ns = int(row["rettime"]) - int(row["calltime"])
             if flags.retval:
                 body = f"}} /* {sym(func)} {_retval(int(row['retval']), flags.retval_hex)} */"
@@ -224,11 +261,11 @@ def graph_lines(df: pd.DataFrame, sym: Callable[[int], str], flags: GraphFlags, 
             text = f"{head}{duration(ns)}{' ' * depth * INDENT}{body}\n"
             if flags.overrun:
                 text += f" (Overruns: {int(row['overrun'])})\n"
-            out.append(text)
+            out.append(text + irq_line(row, func, False))
         elif event in ("function", "kernel_stack"):
             continue                                 # not printed as comments
         else:
-            head = prologue(row, st)
+            head = verif_pid(row, st) + context(row)
             indent = " " * ((st.depth + 1) * INDENT) if st.depth > 0 else ""
             out.append(f"{head}{duration(None, 'full')}{indent}/* {comment(row).rstrip(chr(10))} */\n")
     return out
@@ -273,7 +310,7 @@ class GraphTracer:
                     write=lambda t, a: self._write_graph(t, a, False), mode=0o644)
         fs.add_file("set_graph_notrace", read=lambda: self._read_graph(True),
                     write=lambda t, a: self._write_graph(t, a, True), mode=0o644)
-        fs.add_file("max_graph_depth", read=lambda: f"{self.max_depth}\n",
+        fs.add_file("max_graph_depth", read=self._read_depth,
                     write=self._write_depth, mode=0o644)
         fs.add_file("tracing_thresh", read=lambda: f"{self.thresh_ns // 1000}\n",
                     write=self._write_thresh, mode=0o644)
@@ -312,8 +349,13 @@ class GraphTracer:
         var = "ftrace_graph_notrace_hash" if notrace else "ftrace_graph_hash"
         self.m.write_u64(self.m.symbols[var], write_hash(self.m, self.ftrace.data, working))
 
+    def _read_depth(self) -> str:
+        """graph_depth_read(): the unsigned int printed with %d."""
+        return f"{self.max_depth - (1 << 32) if self.max_depth >= 1 << 31 else self.max_depth}\n"
+
     def _write_depth(self, text: str, append: bool) -> None:
-        self.max_depth = _uint(text, "max_graph_depth", 1 << 32)
+        """graph_depth_write(): kstrtoul() into the unsigned int fgraph_max_depth."""
+        self.max_depth = _uint(text, "max_graph_depth", 1 << 64) & 0xFFFF_FFFF
         self.m.write_u32(self.m.symbols["fgraph_max_depth"], self.max_depth)
 
     def _write_thresh(self, text: str, append: bool) -> None:

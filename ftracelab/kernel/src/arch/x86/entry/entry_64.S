@@ -119,8 +119,12 @@ restore_regs_and_return:
 	.size \name, .-\name
 	.endm
 
+/* The IDT stubs sit in __irqentry_text, as x86's do: the function_graph printer
+ * marks calls of functions there (none is traceable on x86). */
+	.pushsection .irqentry.text, "ax"
 	IDTENTRY_SYSVEC asm_sysvec_apic_timer_interrupt, sysvec_apic_timer_interrupt
 	IDTENTRY_SYSVEC asm_sysvec_reschedule_ipi, sysvec_reschedule_ipi
+	.popsection
 
 /*
  * __switch_to_asm(prev, next): save prev's callee-saved registers and stack
