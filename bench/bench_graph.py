@@ -17,6 +17,12 @@ Reported: the cost tracing adds per call ((traced - untraced) / calls), its
 inverse against the design's ">= 3 M calls/s" budget, and the ratio to the bare
 trampoline's cost.
 
+**Instructions.** One ``__do_sys_getpid`` call tree single-stepped from its
+fentry site to its return in each kind of lab: the instructions tracing adds
+per traced call, for function_graph and for the bare trampoline. They are the
+host-independent part of the cost: at Unicorn's rate the budget cannot be met
+by fewer than budget-time / per-instruction-time instructions.
+
 **df_calls.** A synthetic df_events() frame of ``--events`` function_graph
 events (a task calling a three-level tree of functions over and over, on two
 CPUs), then ``df_calls()`` on it: time and events/s, then (in a second run, as
@@ -107,6 +113,41 @@ def bench_tracer() -> tuple[list[Row], dict[str, Any]]:
     return rows, {"times_s": times, "calls": calls, "graph_ns": graph_ns, "stub_ns": stub_ns}
 
 
+def path_instructions(kind: str, function: str = "__do_sys_getpid") -> tuple[int, int]:
+    """(instructions, traced calls) of one whole call of ``function`` (from its fentry
+    site to its return, callees included) in a fresh lab of ``kind``, single-stepped:
+    what the emulator must execute, whatever the host."""
+    from ftracelab.machine.stepper import record_until
+
+    lab = _lab(kind)
+    m = lab.machine
+    site = lab.fentry_site(function)
+    sites = {r.ip for r in lab.ftrace.records}
+    m.add_breakpoint(site)
+    try:
+        lab.run("getpid", count_calls=False, loops=3)
+        m.remove_breakpoint(site)
+        path = record_until(m, m.read_u64(m.reg("rsp")), 100_000)
+    finally:
+        m.remove_breakpoint(site)
+    lab.resume()
+    if not path.complete:
+        raise RuntimeError(f"the {function} call did not return within 100,000 instructions")
+    return len(path), sum(step.address in sites for step in path.steps)
+
+
+def bench_instructions() -> tuple[list[Row], dict[str, Any]]:
+    counts = {kind: path_instructions(kind) for kind in ("base", "graph", "stub")}
+    calls = counts["base"][1]
+    per = {kind: (n - counts["base"][0]) / calls for kind, (n, _) in counts.items() if kind != "base"}
+    rows = [
+        Row("function_graph: instructions per traced call", per["graph"], "insns",
+            note=f"single-stepped __do_sys_getpid call tree ({calls} traced calls), minus untraced"),
+        Row("bare trampoline: instructions per traced call", per["stub"], "insns", note="the same"),
+    ]
+    return rows, {"instructions": counts, "per_call": per}
+
+
 def synthetic_graph_events(n: int) -> pd.DataFrame:
     """``n`` function_graph events (a multiple of 8): a(){ b(){ c(); } d(); } over and
     over, the task alternating between two CPUs every call tree, 8 events a tree."""
@@ -173,9 +214,10 @@ def main() -> int:
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     rows, tracer = bench_tracer()
+    insns, counted = bench_instructions()
     more, calls = bench_df_calls(args.events)
-    return finish(rows + more, as_json=args.json, title="function_graph benchmark",
-                  figures={"tracer": tracer, "df_calls": calls})
+    return finish(rows + insns + more, as_json=args.json, title="function_graph benchmark",
+                  figures={"tracer": tracer, "instructions": counted, "df_calls": calls})
 
 
 if __name__ == "__main__":
