@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from ftracelab.analysis import Trace, open_trace
+from ftracelab.trace.trace_entries import ftrace_formats
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real-traces"
 LINUX = REAL / "linux-6.12"
@@ -116,11 +117,16 @@ def test_a2_function_and_stack_trace() -> None:
     assert trace.lost_events == {0: 0, 1: 0} == df.attrs["lost_events"]
 
 
-def test_a2_without_extra_formats_names_unknown_ids() -> None:
+def test_a2_without_extra_formats_uses_the_ftrace_entries_of_6_12() -> None:
+    """raw_data has no format file in the capture: the ftrace entries' fixed IDs
+    decode with 6.12's layouts, the same as the kernel's own format files."""
     path = LINUX / "a2_function_stacktrace"
     df = open_trace(path, kallsyms=KALLSYMS, cmdlines=path / "saved_cmdlines.txt").df_events()
-    assert "<id 18>" in set(df["event"].unique())          # raw_data has no format file there
+    assert "raw_data" in set(df["event"].unique())
     assert df.loc[df["event"] == "function", "func"].notna().all()
+    for name in ("function", "kernel_stack", "print", "raw_data"):
+        real = (META / "events" / "ftrace" / name / "format").read_text()
+        assert ftrace_formats()[f"ftrace/{name}"] == real
 
 
 def test_a4_time_extend() -> None:
@@ -231,6 +237,27 @@ def test_g_events_static_events() -> None:
     assert execs["filename"].str.startswith("/").all()       # __data_loc char[]
     assert "<idle>" in set(df["comm"].astype(str))
     assert trace._repr_html_().startswith("<div>")
+
+
+@pytest.mark.parametrize(("options", "text"), [
+    ({}, "trace.txt"), ({"raw": True}, "trace.opt-raw.txt"),
+    ({}, "per_cpu/cpu0/trace.txt"), ({}, "per_cpu/cpu1/trace.txt")])
+def test_g_events_text_is_the_kernels(options: dict[str, bool], text: str) -> None:
+    """Static events (sched_*, syscalls with their own printers, print, raw_data) print
+    from the raw pages as the kernel printed them, line for line."""
+    from ftracelab.trace.trace_events_print import EventPrinter
+    from ftracelab.trace.trace_output import OutputOptions, function_lines
+
+    trace = scenario("g_events")
+    df = trace.df_events()
+    if text.startswith("per_cpu/"):
+        df = df[df["cpu"] == int(text.split("/")[1][3:])]
+    syms = trace.symbols
+    assert syms is not None
+    lines = function_lines(df, lambda a, off: str(syms.lookup([a])[0]), OutputOptions(**options),
+                           record=trace.record, events=EventPrinter(trace.formats))
+    want = [line for line in (LINUX / "g_events" / text).read_text().splitlines() if not line.startswith("#")]
+    assert lines == want and len(want) > 80
 
 
 @pytest.mark.parametrize("name", ["b2_function_graph_openat", "b3_function_graph_leaf"])

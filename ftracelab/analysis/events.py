@@ -21,9 +21,10 @@ import numpy.typing as npt
 import pandas as pd
 
 from ..errors import TraceFormatError
-from ..formats.format_file import EventFormat, HeaderPage
+from ..formats.format_file import EventFormat, HeaderPage, parse_format
 from ..formats.ring_buffer_page import DecodedPages, decode_pages
 from ..formats.tracedir import Symbols, TraceDir, read_tracedir
+from ..trace.trace_entries import ftrace_formats
 from .event_fields import Part, assemble, decode_field, field_dtype, scalar
 
 __all__ = ["Trace", "open_trace"]
@@ -139,6 +140,9 @@ class Trace:
         self.path: Path = tracedir.path
         self.header_page: HeaderPage = tracedir.header_page
         self.formats: dict[int, EventFormat] = dict(tracedir.formats)
+        for path, text in ftrace_formats().items():     # the ftrace entries' fixed IDs, when
+            fmt = parse_format(text, system=path.split("/")[0])   # the capture has no events/ftrace
+            self.formats.setdefault(fmt.id, fmt)
         self.symbols: Symbols | None = tracedir.symbols
         self.cmdlines: dict[int, str] = dict(tracedir.cmdlines)
         self.cpus: list[int] = sorted(tracedir.raw)

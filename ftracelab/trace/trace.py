@@ -40,14 +40,7 @@ from .ftrace_files import FilterFiles
 from .ftrace_ops import FtraceOpsFlag, KernelArena
 from .ftrace_update import Ftrace
 from .ring_buffer import BUF_PAGE_SIZE, TRACE_BUF_SIZE_DEFAULT_KB, RingBuffer
-from .trace_entries import (
-    FUNCGRAPH_ENTRY_FORMAT,
-    FUNCGRAPH_EXIT_FORMAT,
-    FUNCTION_FORMAT,
-    KERNEL_STACK_FORMAT,
-    PRINT_FORMAT,
-    TRACE_FN,
-)
+from .trace_entries import TRACE_FN, ftrace_formats
 from .trace_functions_graph import GRAPH_OPTIONS, GraphFlags, GraphTracer, graph_header, graph_lines
 from .trace_output import (
     LAT_HELP_HEADER,
@@ -503,9 +496,7 @@ class TraceArray:
 
     def formats(self) -> dict[str, str]:
         """events/<system>/<event>/format texts of the entries this lab writes."""
-        return {"ftrace/function": FUNCTION_FORMAT, "ftrace/kernel_stack": KERNEL_STACK_FORMAT,
-                "ftrace/print": PRINT_FORMAT, "ftrace/funcgraph_entry": FUNCGRAPH_ENTRY_FORMAT,
-                "ftrace/funcgraph_exit": FUNCGRAPH_EXIT_FORMAT}
+        return ftrace_formats()
 
     def tracedir(self, raw: dict[int, bytes] | None = None) -> TraceDir:
         """The buffers as a parsed trace directory, without consuming them

@@ -20,7 +20,7 @@ COMMON_FIELDS: tuple[Field, ...] = (
 )
 
 TRACE_FN, TRACE_STACK, TRACE_PRINT, TRACE_GRAPH_RET, TRACE_GRAPH_ENT = 1, 4, 5, 10, 11
-TRACE_RAW_DATA = 18       # trace_marker_raw's entry (the lab does not write it yet)
+TRACE_RAW_DATA = 18       # trace_marker_raw's entry
 
 
 def format_file(name: str, event_id: int, fields: tuple[Field, ...], print_fmt: str) -> str:
@@ -62,3 +62,15 @@ FUNCGRAPH_EXIT_FORMAT = format_file(
      ("unsigned long long", "calltime", 32, 8, 0), ("unsigned long long", "rettime", 40, 8, 0)),
     '"<-- %ps (%d) (start: %llx  end: %llx) over: %d retval: %lx", (void *)REC->func, REC->depth, '
     'REC->calltime, REC->rettime, REC->depth, REC->retval')
+
+RAW_DATA_FORMAT = format_file(
+    "raw_data", TRACE_RAW_DATA,
+    (("unsigned int", "id", 8, 4, 0), ("char", "buf[]", 12, 0, 0)),
+    '"id:%04x %08x", REC->id, (int)REC->buf[0]')
+
+
+def ftrace_formats() -> dict[str, str]:
+    """events/ftrace/<entry>/format of the entries above, by ``ftrace/<name>``."""
+    return {"ftrace/function": FUNCTION_FORMAT, "ftrace/kernel_stack": KERNEL_STACK_FORMAT,
+            "ftrace/print": PRINT_FORMAT, "ftrace/funcgraph_entry": FUNCGRAPH_ENTRY_FORMAT,
+            "ftrace/funcgraph_exit": FUNCGRAPH_EXIT_FORMAT, "ftrace/raw_data": RAW_DATA_FORMAT}

@@ -27,6 +27,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from .trace_entries import TRACE_FN, TRACE_PRINT, TRACE_RAW_DATA, TRACE_STACK
+from .trace_events_print import EventPrinter
 
 TRACE_FLAG_IRQS_OFF = 0x01
 TRACE_FLAG_NEED_RESCHED = 0x04
@@ -189,18 +190,24 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
                    tgid: Callable[[int], int | None] | None = None,
                    time_start: int = 0,
                    record: Callable[[int], bytes] | None = None,
-                   first_idx: int = 0) -> list[str]:
+                   first_idx: int = 0,
+                   events: EventPrinter | None = None) -> list[str]:
     """The text of ``df``'s function, kernel_stack and print events, in order
-    (trace_fn_trace, trace_stack_print, trace_print_print with their context).
+    (trace_fn_trace, trace_stack_print, trace_print_print with their context),
+    and, given ``events``, of every trace event it has a format for.
     ``time_start`` is the latency format's time base (array_buffer.time_start).
     Given ``record`` (row label -> the record's bytes, e.g. :meth:`Trace.record`),
     raw_data entries (trace_marker_raw) print too, as trace_raw_data() does.
     ``first_idx`` is the iterator's index of the first entry, which verbose latency
     lines print: 0 for ``trace``, 1 for a ``trace_pipe`` read."""
     kinds = ["function", "kernel_stack", "print"] + (["raw_data"] if record else [])
-    ev = df[df["event"].isin(kinds)]
+    others = ([e for e in df["event"].unique().tolist() if e not in kinds and events.knows(str(e))]
+              if events is not None and len(df) else [])
+    ev = df[df["event"].isin(kinds + others)]
     if ev.empty:
         return []
+    event_rows = ev[ev["event"].isin(others)].to_dict("index") if others else {}
+    rows: dict[Any, dict[str, Any]] = {k: {str(c): v for c, v in r.items()} for k, r in event_rows.items()}
     stamps = timestamps(ev["ts"].to_numpy())
     names = ("event", "comm", "pid", "cpu", "common_flags", "common_preempt_count")
     cols = [ev[c].tolist() for c in names]
@@ -212,15 +219,20 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
     for i, (ts, event, comm, pid, cpu, flags, pc) in enumerate(zip(stamps, *cols, strict=True)):
         if event == "raw_data" and record:  # its trace and raw handlers print the same
             extra["buf"][i] = raw_data_text(record(labels[i]))
+        row = rows.get(labels[i])
         if opts.hex:                      # print_hex_fmt(): checked before raw, as the kernel does
             ctx = (_hex(pid, 4) + _hex(cpu, 4) + _hex(raw_ts[i], 8)) if opts.context_info else ""
-            lines.append(ctx + _hex_body(event, extra, i))
+            lines.append(ctx + (_hex_body(event, extra, i) if row is None or events is None
+                                else f"type: {events.event_id(event)}\n"))
             continue
         if opts.raw:                      # print_raw_fmt(): pid cpu ts, then the raw handler
             ctx = f"{pid} {cpu} {raw_ts[i]} " if opts.context_info else ""
-            lines.append(ctx + _raw_body(event, extra, i))
+            lines.append(ctx + (_raw_body(event, extra, i) if row is None or events is None
+                                else f"type: {events.event_id(event)}"))
             continue
-        if event == "function":
+        if row is not None and events is not None:   # a trace event: TP_printk or syscall text
+            body = events.body(str(event), row, sym, opts.verbose)
+        elif event == "function":
             body = _sym(sym, int(extra["ip"][i]), opts)
             if opts.print_parent:
                 body += " <-" + _sym(sym, int(extra["parent_ip"][i]), opts)
