@@ -35,3 +35,16 @@ def golden() -> Callable[[str, str], None]:
         assert path.exists(), f"missing golden file {path}; run with FTRACELAB_UPDATE_GOLDEN=1"
         assert text == path.read_text(), f"output differs from {path}"
     return check
+
+
+@pytest.fixture
+def idle_loop_only() -> Callable[[Lab], None]:
+    """Checks that no call is in flight on any shadow stack but the idle loop's: each
+    idle task halts inside do_idle() (traceable, as in 6.12), every other stack is empty."""
+    def check(lab: Lab) -> None:
+        for task in lab.fgraph.stacks():
+            names = [lab.kallsyms.format_short(f.func) for f in task.stack.frames()]
+            allowed = [[], ["do_idle"]] if task.comm.startswith("swapper/") else [[]]
+            assert names in allowed, f"{task.comm}: calls in flight {names}"
+            assert task.stack.curr_ret_depth == len(names) - 1 and task.stack.trace_overrun == 0
+    return check

@@ -5,6 +5,7 @@ and the LRU slot allocation."""
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 
 import pytest
 
@@ -15,21 +16,19 @@ from ftracelab.trace.fgraph import FgraphType
 WORKLOADS = ["cat", "getpid", "fork-storm", "write", "slow-read", "sleep", "lock-contention"]
 
 
-def test_every_call_returns_through_its_frame(lab: Lab) -> None:
+def test_every_call_returns_through_its_frame(lab: Lab, idle_loop_only: Callable[[Lab], None]) -> None:
     """With every function graph-traced, each workload completes; every return finds
     the data its entry reserved; entries balance returns plus the frames exiting tasks
-    take with them; the tasks left (the idle tasks) have empty stacks."""
+    take with them and the calls still in flight; the tasks left (the idle tasks) hold
+    nothing but the idle loop they halt in."""
     gops = lab.fgraph.register()
     for workload in WORKLOADS:
         assert lab.run(workload).completed
         assert gops.bad_data == 0 and gops.unclaimed == 0
-        assert gops.entries == gops.returns + lab.fgraph.frames_dropped
+        assert gops.entries == gops.returns + lab.fgraph.frames_dropped + lab.fgraph.in_flight(gops)
     assert gops.entries > 10_000
-    left = lab.fgraph.stacks()
-    assert {t.comm for t in left} == {"swapper/0", "swapper/1"}
-    for task in left:
-        assert task.stack.curr_ret_stack == 0 and task.stack.curr_ret_depth == -1
-        assert task.stack.frames() == [] and task.stack.trace_overrun == 0
+    assert {t.comm for t in lab.fgraph.stacks()} == {"swapper/0", "swapper/1"}
+    idle_loop_only(lab)
 
 
 def test_stack_mid_call_holds_the_call_chain(lab: Lab) -> None:
@@ -79,7 +78,7 @@ def test_two_fgraph_ops_and_lru_slots(lab: Lab) -> None:
     assert lab.run("cat").completed
     assert vfs.bad_data == every.bad_data == 0
     assert vfs.entries == vfs.returns > 0 and vfs.unclaimed > 0
-    assert every.entries == every.returns + lab.fgraph.frames_dropped
+    assert every.entries == every.returns + lab.fgraph.frames_dropped + lab.fgraph.in_flight(every)
     vfs.unregister()
     third = lab.fgraph.register(name="third")
     assert third.idx == 2                     # slot 0 went to the back of the table
@@ -111,7 +110,8 @@ def test_graph_and_function_tracer_together(lab: Lab) -> None:
     assert len(df) > 100 and set(df["func"].astype(str)) >= {"vfs_read", "ksys_read"}
     hijacked = set(df.loc[df["parent"] == "return_to_handler", "func"].astype(str))
     assert hijacked and "ksys_read" in hijacked and "vfs_read" not in hijacked
-    assert gops.bad_data == 0 and gops.entries == gops.returns + lab.fgraph.frames_dropped
+    assert gops.bad_data == 0
+    assert gops.entries == gops.returns + lab.fgraph.frames_dropped + lab.fgraph.in_flight(gops)
 
 
 def test_step_graph_events_replay_the_kernel(lab: Lab) -> None:

@@ -52,6 +52,7 @@ KERNEL_SOURCES = [
     "kernel/trace/trace_functions_graph.c",
     "kernel/trace/ring_buffer.c",
     "kernel/trace/trace_functions.c",
+    "kernel/trace/trace_events.c",
     "mm/slub.c",
     "mm/mmap.c",
     "fs/read_write.c",

@@ -41,6 +41,8 @@ from .ftrace_ops import FtraceOpsFlag, KernelArena
 from .ftrace_update import Ftrace
 from .ring_buffer import BUF_PAGE_SIZE, TRACE_BUF_SIZE_DEFAULT_KB, RingBuffer
 from .trace_entries import TRACE_FN, ftrace_formats
+from .trace_events import EventRegistry
+from .trace_events_print import EventPrinter
 from .trace_functions_graph import GRAPH_OPTIONS, GraphFlags, GraphTracer, graph_header, graph_lines
 from .trace_output import (
     LAT_HELP_HEADER,
@@ -152,6 +154,7 @@ class TraceArray:
         self.m, self.ftrace, self.filter_files = machine, ftrace, filter_files
         self.graph = GraphTracer(fgraph, filter_files)
         self.profiler = FunctionProfiler(fgraph, filter_files, lambda: self.graph.thresh_ns)
+        self.events = EventRegistry(machine, ftrace.data)
         pages = KernelArena(TRACE_PAGES_BASE, TRACE_PAGES_SIZE, align=4096)
         self.buffer = RingBuffer(machine, ftrace.data, pages)
         self.tracer = TRACERS["nop"]
@@ -220,6 +223,7 @@ class TraceArray:
                     write=self._write_trace_options, mode=0o644)
         self.graph.register(fs)
         self.profiler.register(fs)
+        self.events.register(fs)
         for name in self.options:
             fs.add_file(f"options/{name}", read=self._option_reader(name),
                         write=self._option_writer(name), mode=0o644)
@@ -231,7 +235,7 @@ class TraceArray:
             f"{pid} {tgid}\n" for pid, tgid in sorted(self.tgid_map.items())))
         fs.add_file("events/header_page", read=self._header_page)
         fs.add_file("events/header_event", read=lambda: HEADER_EVENT)
-        for path, text in self.formats().items():
+        for path, text in ftrace_formats().items():    # the events' own: EventRegistry
             fs.add_file(f"events/{path}/format", read=self._const(text))
         fs.add_file("trace_marker", write=self._write_marker, mode=0o220)
         for cpu in range(self.m.ncpus):
@@ -361,7 +365,7 @@ class TraceArray:
             return binary_records(df, opts)
         lines = function_lines(df, sym, opts, tgid=self.tgid_map.get,
                                time_start=self.time_start, record=trace.record,
-                               first_idx=first_idx)
+                               first_idx=first_idx, events=EventPrinter(trace.formats))
         return "".join(line + "\n" for line in lines)
 
     def _graph_lines(self, trace: Trace, df: pd.DataFrame) -> list[str]:
@@ -496,7 +500,7 @@ class TraceArray:
 
     def formats(self) -> dict[str, str]:
         """events/<system>/<event>/format texts of the entries this lab writes."""
-        return ftrace_formats()
+        return {**ftrace_formats(), **self.events.formats()}
 
     def tracedir(self, raw: dict[int, bytes] | None = None) -> TraceDir:
         """The buffers as a parsed trace directory, without consuming them

@@ -300,6 +300,12 @@ class Fgraph:
         never return, so entries = returns + these for one fgraph_ops."""
         return self.machine.read_u64(self.machine.symbols["fgraph_frames_dropped"])
 
+    def in_flight(self, gops: FgraphOps | None = None) -> int:
+        """Calls entered and not yet returned, on every task's stack now (those ``gops``
+        took, if given): entries = returns + frames_dropped + in_flight."""
+        return sum(1 for t in self.stacks() for f in t.stack.frames()
+                   if gops is None or (f.control.bitmap >> gops.idx) & 1)
+
     # ---- reading the tasks' stacks ---------------------------------------------------
 
     def stacks(self) -> list[TaskStack]:

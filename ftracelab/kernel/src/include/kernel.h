@@ -69,6 +69,8 @@ typedef int bool;
 #define NR_OPEN_DEFAULT 64
 #define PATH_MAX 256
 #define TASK_COMM_LEN 16
+#define MAX_RT_PRIO 100
+#define NICE_WIDTH 40
 #define THREAD_SIZE 0x4000
 #define MAX_TASKS 64
 #define NSEC_PER_USEC 1000ull
@@ -171,6 +173,7 @@ struct task_struct {
 	int trace_overrun;              /* fgraph: calls the full shadow stack dropped */
 	int tracing_graph_pause;        /* fgraph: no new frames while set */
 	unsigned long long ftrace_timestamp;   /* fgraph sleep-time accounting */
+	int prio;                       /* 120: every task is SCHED_NORMAL, nice 0 */
 };
 
 struct mm_struct {

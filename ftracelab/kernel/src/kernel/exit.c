@@ -5,6 +5,7 @@
  * finish_task_switch).
  */
 #include "kernel.h"
+#include "trace_events.h"
 #include "sched/sched.h"
 
 extern int nr_user_tasks;
@@ -30,6 +31,7 @@ noinline void __noreturn do_exit(long code)
 
 	KCOST(300);
 	tsk->exit_code = code;
+	trace_sched_process_exit(tsk);
 	exit_files(tsk);
 	if (tsk->parent) {
 		tsk->exit_state = EXIT_ZOMBIE;
@@ -91,10 +93,10 @@ out:
 
 noinline long kernel_wait4(int upid, int *stat_addr, int options, void *ru)
 {
-	(void)upid;
 	(void)options;
 	(void)ru;
 	KCOST(40);
+	trace_sched_process_wait(upid > 0 ? upid : 0);   /* pid_nr(wo->wo_pid) */
 	return do_wait(stat_addr);
 }
 

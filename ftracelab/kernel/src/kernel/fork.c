@@ -9,6 +9,7 @@
  * kernel stack and a slot in task_table[].
  */
 #include "kernel.h"
+#include "trace_events.h"
 
 #define CLONE_VM 0x00000100
 #define CLONE_FILES 0x00000400
@@ -74,6 +75,7 @@ noinline void free_task(struct task_struct *tsk)
 
 noinline void __put_task_struct(struct task_struct *tsk)
 {
+	trace_sched_process_free(tsk);  /* delayed_put_task_struct() */
 	free_pid(tsk->pid);
 	free_task(tsk);
 }
@@ -125,6 +127,7 @@ noinline long kernel_clone(struct kernel_clone_args *args)
 
 	if (!p)
 		return -ENOMEM;
+	trace_sched_process_fork(current, p);
 	wake_up_new_task(p);
 	return pid;
 }

@@ -5,6 +5,7 @@
  * with interrupts enabled while the handlers run, as in Linux.
  */
 #include "kernel.h"
+#include "trace_events.h"
 
 static void (*softirq_vec[NR_SOFTIRQS])(void);
 
@@ -23,6 +24,7 @@ noinline void irq_enter_rcu(void)
 /* Not traced in 6.12 (raise_softirq_irqoff is not in available_filter_functions). */
 notrace void raise_softirq_irqoff(unsigned int nr)
 {
+	trace_softirq_raise(nr);
 	this_cpu()->softirq_pending |= 1u << nr;
 }
 
@@ -51,8 +53,11 @@ static noinline void handle_softirqs(bool ksirqd)
 		cpu->softirq_pending = 0;
 		local_irq_enable();
 		for (nr = 0; nr < NR_SOFTIRQS; nr++)
-			if ((pending & (1u << nr)) && softirq_vec[nr])
+			if ((pending & (1u << nr)) && softirq_vec[nr]) {
+				trace_softirq_entry(nr);
 				softirq_vec[nr]();
+				trace_softirq_exit(nr);
+			}
 		local_irq_disable();
 	}
 	cpu->preempt_count -= SOFTIRQ_OFFSET;

@@ -10,6 +10,7 @@
  */
 typedef unsigned long u64;
 typedef long s64;
+typedef unsigned int u32;
 
 struct wl_args {
 	char path[64];   /* 0x00 */
@@ -67,7 +68,7 @@ static inline s64 syscall6(s64 nr, s64 a, s64 b, s64 c, s64 d, s64 e, s64 f)
 #define sys_sched_yield() syscall3(24, 0, 0, 0)
 #define sys_getpid() syscall3(39, 0, 0, 0)
 #define sys_wait4() syscall6(61, -1, 0, 0, 0, 0, 0)
-#define sys_openat(path, flags) syscall3(257, AT_FDCWD, (s64)(path), (flags))
+#define sys_openat(path, flags) syscall3(257, (u32)AT_FDCWD, (s64)(path), (flags))  /* an int in %edi */
 
 struct timespec { s64 tv_sec; s64 tv_nsec; };
 

@@ -9,6 +9,7 @@
  * another CPU sends it a reschedule IPI.
  */
 #include "kernel.h"
+#include "trace_events.h"
 #include "sched.h"
 
 struct rq runqueues[NR_CPUS];
@@ -65,6 +66,7 @@ static noinline void ttwu_do_activate(struct rq *rq, struct task_struct *p, int 
 	activate_task(rq, p, 0);
 	wakeup_preempt(rq, p, wake_flags);
 	WRITE_ONCE(p->__state, TASK_RUNNING);
+	trace_sched_wakeup(p);          /* ttwu_do_wakeup() */
 }
 
 /* Wake p if its state matches; returns 1 if it was woken. */
@@ -77,11 +79,13 @@ noinline int try_to_wake_up(struct task_struct *p, unsigned int state, int wake_
 	KCOST(40);
 	if (!(READ_ONCE(p->__state) & state))
 		return 0;
+	trace_sched_waking(p);
 	if (READ_ONCE(p->on_rq)) {      /* ttwu_runnable(): re-check under its rq lock */
 		rq = &runqueues[p->cpu];
 		flags = _raw_spin_lock_irqsave(&rq->__lock);
 		if (p->on_rq) {         /* still queued: __schedule() will see RUNNING */
 			WRITE_ONCE(p->__state, TASK_RUNNING);
+			trace_sched_wakeup(p);      /* ttwu_do_wakeup() */
 			_raw_spin_unlock_irqrestore(&rq->__lock, flags);
 			return 1;
 		}
@@ -114,6 +118,7 @@ noinline void sched_fork(struct task_struct *p)
 {
 	KCOST(50);
 	p->__state = TASK_RUNNING;
+	p->prio = current->prio;        /* normal_prio of the parent */
 	p->on_rq = 0;
 	p->on_cpu = 0;
 	p->se.sum_exec_runtime = 0;
@@ -133,6 +138,7 @@ noinline void wake_up_new_task(struct task_struct *p)
 	flags = _raw_spin_lock_irqsave(&rq->__lock);
 	update_rq_clock(rq);
 	activate_task(rq, p, ENQUEUE_NOCLOCK);
+	trace_sched_wakeup_new(p);
 	wakeup_preempt(rq, p, WF_FORK);
 	_raw_spin_unlock_irqrestore(&rq->__lock, flags);
 }
@@ -192,6 +198,7 @@ notrace noinline void __schedule(unsigned int sched_mode)
 		if (ftrace_graph_active)              /* the graph tracer's sched_switch probe */
 			ftrace_graph_probe_sched_switch(prev, next);
 		rq->curr = next;
+		trace_sched_switch(sched_mode == SM_PREEMPT, prev, next);
 		rq = context_switch(rq, prev, next);
 	} else {
 		rq_unlock(rq);
@@ -267,6 +274,7 @@ static noinline void do_idle(void)
 noinline void __noreturn cpu_startup_entry(int state)
 {
 	(void)state;
+	preempt_disable();      /* the idle task runs with preemption off (init_idle_preempt_count) */
 	for (;;)
 		do_idle();
 }
@@ -318,6 +326,7 @@ __init void init_idle(struct task_struct *idle, int cpu)
 	idle->comm[8] = '0' + cpu;
 	idle->comm[9] = 0;
 	idle->__state = TASK_RUNNING;
+	idle->prio = MAX_RT_PRIO + NICE_WIDTH / 2;
 	idle->cpu = cpu;
 	idle->on_cpu = 1;
 	idle->used = 1;

@@ -5,6 +5,7 @@
  * All noinstr in Linux 6.12, so none of them is in available_filter_functions.
  */
 #include "kernel.h"
+#include "trace_events.h"
 
 long x64_sys_call(const struct pt_regs *regs, unsigned int nr);
 
@@ -37,8 +38,10 @@ __used noinstr void do_syscall_64(struct pt_regs *regs, int nr)
 	cpu->nr_syscalls++;
 	local_irq_enable();   /* syscall_enter_from_user_mode() */
 	simulate_work(60);    /* entry, exit and the mitigations around them */
+	trace_sys_enter(regs, nr);          /* syscall_enter_from_user_mode() */
 	if (likely((unsigned int)nr < NR_syscalls))
 		regs->ax = x64_sys_call(regs, nr);
+	trace_sys_exit(regs, regs->ax);     /* syscall_exit_to_user_mode() */
 	exit_to_user_mode_loop();
 }
 

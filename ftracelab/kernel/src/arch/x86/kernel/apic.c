@@ -7,6 +7,7 @@
  * next_event_ns, which the lab reads like a TSC-deadline MSR.
  */
 #include "kernel.h"
+#include "trace_events.h"
 
 void irqentry_exit(struct pt_regs *regs);
 void sched_ttwu_pending(void);
@@ -15,8 +16,10 @@ static noinline void __sysvec_apic_timer_interrupt(struct pt_regs *regs)
 {
 	(void)regs;
 	KCOST(150);   /* APIC EOI, interrupt delivery */
+	trace_local_timer_entry(LOCAL_TIMER_VECTOR);
 	this_cpu()->nr_irqs++;
 	hrtimer_interrupt();
+	trace_local_timer_exit(LOCAL_TIMER_VECTOR);
 }
 
 noinstr void sysvec_apic_timer_interrupt(struct pt_regs *regs)
@@ -32,9 +35,11 @@ noinstr void sysvec_reschedule_ipi(struct pt_regs *regs)
 	struct pcpu_hot *cpu = this_cpu();
 
 	simulate_work(100);
+	trace_reschedule_entry(RESCHEDULE_VECTOR);
 	cpu->ipi_pending = 0;
 	cpu->nr_irqs++;
 	sched_ttwu_pending();
+	trace_reschedule_exit(RESCHEDULE_VECTOR);
 	irqentry_exit(regs);
 }
 

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * include/linux/trace_events.h and the tracepoints of include/trace/events/
+ * for the mini-kernel: each trace_<event>() below is a tracepoint call site.
+ * The lab registers an event by pointing tp_files[TP_<event>] at its
+ * struct trace_event_file (trace/trace_events.py); the call writes a record
+ * when that file's EVENT_FILE_FL_ENABLED bit is set. This is what a kernel
+ * built without jump labels does: a load and a test at every call site.
+ */
+#ifndef FTRACELAB_TRACE_EVENTS_H
+#define FTRACELAB_TRACE_EVENTS_H
+
+#include "kernel.h"
+
+/* enum { EVENT_FILE_FL_*_BIT } of 6.12 */
+#define EVENT_FILE_FL_ENABLED (1ul << 0)
+#define EVENT_FILE_FL_RECORDED_CMD (1ul << 1)
+#define EVENT_FILE_FL_RECORDED_TGID (1ul << 2)
+#define EVENT_FILE_FL_FILTERED (1ul << 3)
+#define EVENT_FILE_FL_NO_SET_FILTER (1ul << 4)
+#define EVENT_FILE_FL_SOFT_MODE (1ul << 5)
+#define EVENT_FILE_FL_SOFT_DISABLED (1ul << 6)
+#define EVENT_FILE_FL_TRIGGER_MODE (1ul << 7)
+#define EVENT_FILE_FL_TRIGGER_COND (1ul << 8)
+#define EVENT_FILE_FL_PID_FILTER (1ul << 9)
+
+struct trace_event_file {
+	unsigned long flags;            /* 0x00: EVENT_FILE_FL_* */
+	unsigned short type;            /* 0x08: the event's ID (common_type) */
+	unsigned short pad[3];
+	unsigned long nr_written;       /* 0x10: records this file wrote */
+};
+
+/* The tracepoints the lab can attach an event to (lab_tp_names, in this order). */
+enum lab_tracepoint {
+	TP_sched_switch, TP_sched_waking, TP_sched_wakeup, TP_sched_wakeup_new,
+	TP_sched_process_fork, TP_sched_process_exit, TP_sched_process_free, TP_sched_process_wait,
+	TP_sys_enter, TP_sys_exit,
+	TP_softirq_entry, TP_softirq_exit, TP_softirq_raise,
+	TP_local_timer_entry, TP_local_timer_exit, TP_reschedule_entry, TP_reschedule_exit,
+	NR_LAB_TRACEPOINTS
+};
+
+extern struct trace_event_file *tp_files[NR_LAB_TRACEPOINTS];
+
+/* An event is on when its file is registered and enabled (trace_trigger_soft_disabled aside). */
+static __always_inline struct trace_event_file *tp_file(int tp)
+{
+	struct trace_event_file *file = tp_files[tp];
+
+	return (file && (file->flags & EVENT_FILE_FL_ENABLED)) ? file : NULL;
+}
+
+#define LOCAL_TIMER_VECTOR 0xec
+#define RESCHEDULE_VECTOR 0xfd
+
+void trace_event_raw_event_sched_switch(struct trace_event_file *file, bool preempt,
+					struct task_struct *prev, struct task_struct *next);
+void trace_event_raw_event_sched_wakeup_template(struct trace_event_file *file, struct task_struct *p);
+void trace_event_raw_event_sched_process_template(struct trace_event_file *file, struct task_struct *p);
+void trace_event_raw_event_sched_process_wait(struct trace_event_file *file, int pid);
+void trace_event_raw_event_sched_process_fork(struct trace_event_file *file, struct task_struct *parent,
+					      struct task_struct *child);
+void trace_event_raw_event_vector(struct trace_event_file *file, int vector);
+void trace_event_raw_event_softirq(struct trace_event_file *file, unsigned int vec);
+void ftrace_syscall_enter(struct pt_regs *regs, long id);
+void ftrace_syscall_exit(struct pt_regs *regs, long ret);
+
+#define DEFINE_TP(name, proto, call)						\
+static __always_inline void trace_##name proto					\
+{										\
+	struct trace_event_file *file = tp_file(TP_##name);			\
+										\
+	if (unlikely(file)) {	/* __DO_TRACE(): probes run with preemption off */	\
+		preempt_disable();						\
+		call;								\
+		preempt_enable_no_resched();					\
+	}									\
+}
+
+DEFINE_TP(sched_switch, (bool preempt, struct task_struct *prev, struct task_struct *next),
+	  trace_event_raw_event_sched_switch(file, preempt, prev, next))
+DEFINE_TP(sched_waking, (struct task_struct *p), trace_event_raw_event_sched_wakeup_template(file, p))
+DEFINE_TP(sched_wakeup, (struct task_struct *p), trace_event_raw_event_sched_wakeup_template(file, p))
+DEFINE_TP(sched_wakeup_new, (struct task_struct *p), trace_event_raw_event_sched_wakeup_template(file, p))
+DEFINE_TP(sched_process_fork, (struct task_struct *parent, struct task_struct *child),
+	  trace_event_raw_event_sched_process_fork(file, parent, child))
+DEFINE_TP(sched_process_exit, (struct task_struct *p), trace_event_raw_event_sched_process_template(file, p))
+DEFINE_TP(sched_process_free, (struct task_struct *p), trace_event_raw_event_sched_process_template(file, p))
+DEFINE_TP(sched_process_wait, (int pid), trace_event_raw_event_sched_process_wait(file, pid))
+DEFINE_TP(softirq_entry, (unsigned int vec), trace_event_raw_event_softirq(file, vec))
+DEFINE_TP(softirq_exit, (unsigned int vec), trace_event_raw_event_softirq(file, vec))
+DEFINE_TP(softirq_raise, (unsigned int vec), trace_event_raw_event_softirq(file, vec))
+DEFINE_TP(local_timer_entry, (int vector), trace_event_raw_event_vector(file, vector))
+DEFINE_TP(local_timer_exit, (int vector), trace_event_raw_event_vector(file, vector))
+DEFINE_TP(reschedule_entry, (int vector), trace_event_raw_event_vector(file, vector))
+DEFINE_TP(reschedule_exit, (int vector), trace_event_raw_event_vector(file, vector))
+
+/*
+ * The raw syscall tracepoints: their probes (ftrace_syscall_enter/exit) write the
+ * syscalls:sys_enter_<name>/sys_exit_<name> events, and raw_syscalls:sys_enter/
+ * sys_exit write their own. syscall_tracepoints says whether any is on (the
+ * SYSCALL_WORK_SYSCALL_TRACEPOINT work bit of every task).
+ */
+extern int syscall_tracepoints;
+
+static __always_inline void trace_sys_enter(struct pt_regs *regs, long id)
+{
+	if (unlikely(syscall_tracepoints))
+		ftrace_syscall_enter(regs, id);
+}
+
+static __always_inline void trace_sys_exit(struct pt_regs *regs, long ret)
+{
+	if (unlikely(syscall_tracepoints))
+		ftrace_syscall_exit(regs, ret);
+}
+
+#endif

@@ -1,0 +1,292 @@
+"""Trace events: kernel/trace/trace_events.c (the ``events/`` tree, ``set_event``,
+``available_events``, enabling) and the definitions of the mini-kernel's
+events, as 6.12's include/trace/events/{sched,irq}.h,
+arch/x86/include/asm/trace/irq_vectors.h and kernel/trace/trace_syscalls.c
+declare them (their format files are the kernel's).
+
+Each event has a ``struct trace_event_file`` in kernel memory (flags, ID)::
+
+    +0x00 flags       EVENT_FILE_FL_* (bit 0 ENABLED, 3 FILTERED, 5 SOFT_MODE,
+                      6 SOFT_DISABLED, 7 TRIGGER_MODE, 8 TRIGGER_COND)
+    +0x08 type        the event's ID, written as common_type
+    +0x10 nr_written  records written through it
+
+A tracepoint of the image (include/trace_events.h) writes its event when the
+file it points to (``tp_files[]``) is enabled; the syscalls events are found by
+syscall number in ``enter_syscall_files[]``/``exit_syscall_files[]``, set only
+while enabled, as tr->enter_syscall_files[] is.
+
+IDs are given in registration order from __TRACE_LAST_TYPE (20) on, as
+alloc_trace_event_type() does; ``available_events`` and ``set_event`` list
+events newest first, the order of the kernel's ftrace_events list.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .trace_entries import Field, format_file
+
+if TYPE_CHECKING:
+    from ..machine.cpu import Machine
+    from ..tracefs import TraceFS
+    from .ftrace_ops import KernelArena
+
+__all__ = ["SYSCALLS", "EventRegistry", "TraceEvent"]
+
+TRACE_LAST_TYPE = 20
+EVENT_FILE_FL_ENABLED = 1 << 0
+EVENT_FILE_FL_SOFT_DISABLED = 1 << 6
+FILE_SIZE = 0x18
+FILE_FLAGS, FILE_TYPE, FILE_NR_WRITTEN = 0x00, 0x08, 0x10
+NR_SYSCALLS = 512
+
+
+def _comm(name: str, offset: int) -> Field:
+    return ("char", f"{name}[16]", offset, 16, 0)
+
+
+SCHED_WAKEUP_FIELDS = (_comm("comm", 8), ("pid_t", "pid", 24, 4, 1), ("int", "prio", 28, 4, 1),
+                       ("int", "target_cpu", 32, 4, 1))
+SCHED_WAKEUP_FMT = '"comm=%s pid=%d prio=%d target_cpu=%03d", REC->comm, REC->pid, REC->prio, REC->target_cpu'
+SCHED_PROCESS_FIELDS = (_comm("comm", 8), ("pid_t", "pid", 24, 4, 1), ("int", "prio", 28, 4, 1))
+SCHED_PROCESS_FMT = '"comm=%s pid=%d prio=%d", REC->comm, REC->pid, REC->prio'
+_STATES = " | ".join(f"0x{b:08x}" for b in (0, 1, 2, 4, 8, 16, 32, 64))    # TASK_REPORT's states
+SCHED_SWITCH_FMT = (
+    '"prev_comm=%s prev_pid=%d prev_prio=%d prev_state=%s%s ==> next_comm=%s next_pid=%d next_prio=%d", '
+    f"REC->prev_comm, REC->prev_pid, REC->prev_prio, (REC->prev_state & (((({_STATES}) + 1) << 1) - 1)) ? "
+    f"__print_flags(REC->prev_state & (((({_STATES}) + 1) << 1) - 1), \"|\", "
+    '{ 0x00000001, "S" }, { 0x00000002, "D" }, { 0x00000004, "T" }, { 0x00000008, "t" }, '
+    '{ 0x00000010, "X" }, { 0x00000020, "Z" }, { 0x00000040, "P" }, { 0x00000080, "I" }) : "R", '
+    f"REC->prev_state & ((({_STATES}) + 1) << 1) ? \"+\" : \"\", "
+    "REC->next_comm, REC->next_pid, REC->next_prio")
+SOFTIRQ_FMT = ('"vec=%u [action=%s]", REC->vec, __print_symbolic(REC->vec, { 0, "HI" }, { 1, "TIMER" }, '
+               '{ 2, "NET_TX" }, { 3, "NET_RX" }, { 4, "BLOCK" }, { 5, "IRQ_POLL" }, { 6, "TASKLET" }, '
+               '{ 7, "SCHED" }, { 8, "HRTIMER" }, { 9, "RCU" })')
+
+#: (system, event, tracepoint, fields, print fmt) in registration order
+STATIC_EVENTS: tuple[tuple[str, str, str, tuple[Field, ...], str], ...] = (
+    ("sched", "sched_process_fork", "sched_process_fork",
+     (_comm("parent_comm", 8), ("pid_t", "parent_pid", 24, 4, 1), _comm("child_comm", 28),
+      ("pid_t", "child_pid", 44, 4, 1)),
+     '"comm=%s pid=%d child_comm=%s child_pid=%d", REC->parent_comm, REC->parent_pid, '
+     "REC->child_comm, REC->child_pid"),
+    ("sched", "sched_process_wait", "sched_process_wait", SCHED_PROCESS_FIELDS, SCHED_PROCESS_FMT),
+    ("sched", "sched_process_exit", "sched_process_exit", SCHED_PROCESS_FIELDS, SCHED_PROCESS_FMT),
+    ("sched", "sched_process_free", "sched_process_free", SCHED_PROCESS_FIELDS, SCHED_PROCESS_FMT),
+    ("sched", "sched_switch", "sched_switch",
+     (_comm("prev_comm", 8), ("pid_t", "prev_pid", 24, 4, 1), ("int", "prev_prio", 28, 4, 1),
+      ("long", "prev_state", 32, 8, 1), _comm("next_comm", 40), ("pid_t", "next_pid", 56, 4, 1),
+      ("int", "next_prio", 60, 4, 1)), SCHED_SWITCH_FMT),
+    ("sched", "sched_wakeup_new", "sched_wakeup_new", SCHED_WAKEUP_FIELDS, SCHED_WAKEUP_FMT),
+    ("sched", "sched_wakeup", "sched_wakeup", SCHED_WAKEUP_FIELDS, SCHED_WAKEUP_FMT),
+    ("sched", "sched_waking", "sched_waking", SCHED_WAKEUP_FIELDS, SCHED_WAKEUP_FMT),
+    ("irq", "softirq_entry", "softirq_entry", (("unsigned int", "vec", 8, 4, 0),), SOFTIRQ_FMT),
+    ("irq", "softirq_exit", "softirq_exit", (("unsigned int", "vec", 8, 4, 0),), SOFTIRQ_FMT),
+    ("irq", "softirq_raise", "softirq_raise", (("unsigned int", "vec", 8, 4, 0),), SOFTIRQ_FMT),
+    ("irq_vectors", "local_timer_entry", "local_timer_entry", (("int", "vector", 8, 4, 1),),
+     '"vector=%d", REC->vector'),
+    ("irq_vectors", "local_timer_exit", "local_timer_exit", (("int", "vector", 8, 4, 1),),
+     '"vector=%d", REC->vector'),
+    ("irq_vectors", "reschedule_entry", "reschedule_entry", (("int", "vector", 8, 4, 1),),
+     '"vector=%d", REC->vector'),
+    ("irq_vectors", "reschedule_exit", "reschedule_exit", (("int", "vector", 8, 4, 1),),
+     '"vector=%d", REC->vector'),
+    ("raw_syscalls", "sys_enter", "sys_enter",
+     (("long", "id", 8, 8, 1), ("unsigned long", "args[6]", 16, 48, 0)),
+     '"NR %ld (%lx, %lx, %lx, %lx, %lx, %lx)", REC->id, REC->args[0], REC->args[1], REC->args[2], '
+     "REC->args[3], REC->args[4], REC->args[5]"),
+    ("raw_syscalls", "sys_exit", "sys_exit", (("long", "id", 8, 8, 1), ("long", "ret", 16, 8, 1)),
+     '"NR %ld = %ld", REC->id, REC->ret'),
+)
+
+#: The mini-kernel's syscalls: number, name, (type, name) of each argument, as their
+#: 6.12 SYSCALL_DEFINEs declare them (x86-64 numbers; __user dropped, as the formats do).
+SYSCALLS: tuple[tuple[int, str, tuple[tuple[str, str], ...]], ...] = (
+    (0, "read", (("unsigned int", "fd"), ("char *", "buf"), ("size_t", "count"))),
+    (1, "write", (("unsigned int", "fd"), ("const char *", "buf"), ("size_t", "count"))),
+    (3, "close", (("unsigned int", "fd"),)),
+    (9, "mmap", (("unsigned long", "addr"), ("unsigned long", "len"), ("unsigned long", "prot"),
+                 ("unsigned long", "flags"), ("unsigned long", "fd"), ("unsigned long", "off"))),
+    (24, "sched_yield", ()),
+    (35, "nanosleep", (("struct __kernel_timespec *", "rqtp"), ("struct __kernel_timespec *", "rmtp"))),
+    (39, "getpid", ()),
+    (56, "clone", (("unsigned long", "clone_flags"), ("unsigned long", "newsp"), ("int *", "parent_tidptr"),
+                   ("int *", "child_tidptr"), ("unsigned long", "tls"))),
+    (60, "exit", (("int", "error_code"),)),
+    (61, "wait4", (("pid_t", "upid"), ("int *", "stat_addr"), ("int", "options"), ("struct rusage *", "ru"))),
+    (231, "exit_group", (("int", "error_code"),)),
+    (257, "openat", (("int", "dfd"), ("const char *", "filename"), ("int", "flags"), ("umode_t", "mode"))),
+)
+
+
+def _syscall_formats(name: str, args: tuple[tuple[str, str], ...]) -> tuple[tuple[Field, ...], str,
+                                                                            tuple[Field, ...], str]:
+    """syscall_enter_define_fields()/__set_enter_print_fmt() and the exit's."""
+    enter: tuple[Field, ...] = (("int", "__syscall_nr", 8, 4, 1),
+                                *((t, n, 16 + 8 * i, 8, 0) for i, (t, n) in enumerate(args)))
+    fmt = '"' + ", ".join(f"{n}: 0x%08lx" for _, n in args) + '"' + "".join(
+        f", ((unsigned long)(REC->{n}))" for _, n in args)
+    exit_fields = (("int", "__syscall_nr", 8, 4, 1), ("long", "ret", 16, 8, 1))
+    return enter, fmt, exit_fields, '"0x%lx", REC->ret'
+
+
+@dataclass
+class TraceEvent:
+    """One event: its format and its struct trace_event_file in kernel memory."""
+
+    system: str
+    name: str
+    id: int
+    fields: tuple[Field, ...]
+    print_fmt: str
+    file: int = 0                       # struct trace_event_file address
+    tracepoint: str | None = None       # the image's tracepoint it hangs on
+    syscall: tuple[int, bool] | None = None   # (nr, is_enter) for syscalls events
+    enabled: bool = False
+
+    @property
+    def path(self) -> str:
+        return f"{self.system}/{self.name}"
+
+    @property
+    def format(self) -> str:
+        return format_file(self.name, self.id, self.fields, self.print_fmt)
+
+
+@dataclass
+class EventRegistry:
+    """The events of a trace array: their files, and turning them on and off."""
+
+    m: Machine
+    arena: KernelArena
+    events: list[TraceEvent] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        names = self.m.read(self.m.symbols["lab_tp_names"], 512).split(b"\0\0")[0].split(b"\0")
+        self._tp_index = {n.decode(): i for i, n in enumerate(names)}
+        for system, name, tp, fields, fmt in STATIC_EVENTS:
+            self._add(TraceEvent(system, name, 0, fields, fmt, tracepoint=tp))
+        nb_args = self.m.symbols["syscall_nb_args"]
+        for nr, name, args in SYSCALLS:
+            enter, efmt, exit_fields, xfmt = _syscall_formats(name, args)
+            self._add(TraceEvent("syscalls", f"sys_enter_{name}", 0, enter, efmt, syscall=(nr, True)))
+            self._add(TraceEvent("syscalls", f"sys_exit_{name}", 0, exit_fields, xfmt, syscall=(nr, False)))
+            self.m.write(nb_args + nr, bytes([len(args)]))
+
+    def _add(self, ev: TraceEvent) -> None:
+        ev.id = TRACE_LAST_TYPE + len(self.events)
+        ev.file = self.arena.alloc(FILE_SIZE)
+        self.m.write(ev.file, struct.pack("<QHxxxxxxQ", 0, ev.id, 0))
+        if ev.tracepoint is not None:
+            self.m.write_u64(self.m.symbols["tp_files"] + 8 * self._tp_index[ev.tracepoint], ev.file)
+        self.events.append(ev)
+
+    def newest_first(self) -> Iterator[TraceEvent]:
+        return reversed(self.events)
+
+    def formats(self) -> dict[str, str]:
+        return {ev.path: ev.format for ev in self.events}
+
+    def written(self, ev: TraceEvent) -> int:
+        return self.m.read_u64(ev.file + FILE_NR_WRITTEN)
+
+    # ---- enabling: __ftrace_event_enable_disable() ---------------------------------
+    def set_enabled(self, ev: TraceEvent, on: bool) -> None:
+        if ev.enabled == on:
+            return
+        ev.enabled = on
+        flags = self.m.read_u64(ev.file + FILE_FLAGS)
+        flags = flags | EVENT_FILE_FL_ENABLED if on else flags & ~EVENT_FILE_FL_ENABLED
+        self.m.write_u64(ev.file + FILE_FLAGS, flags)
+        if ev.syscall is not None:        # reg_event_syscall_enter/exit()
+            nr, enter = ev.syscall
+            table = self.m.symbols["enter_syscall_files" if enter else "exit_syscall_files"]
+            self.m.write_u64(table + 8 * nr, ev.file if on else 0)
+        on_syscall = any(e.enabled and (e.syscall is not None or e.system == "raw_syscalls")
+                         for e in self.events)
+        self.m.write_u32(self.m.symbols["syscall_tracepoints"], int(on_syscall))
+
+    def set_clr_event(self, text: str, on: bool) -> int:
+        """ftrace_set_clr_event(): ``system:event``, where an empty or ``*`` part
+        matches all (``sched:``, ``:sched_switch``, ``*:*``), or a bare word naming
+        an event or a system. Names compare exactly (no globs). Returns how many
+        events matched (none: the write fails with EINVAL)."""
+        system: str | None
+        event: str | None
+        match: str | None = None
+        if ":" in text:
+            system, event = text.split(":", 1)
+            system = None if system in ("", "*") else system
+            event = None if event in ("", "*") else event
+        else:
+            system = event = None
+            match = text
+        hits = [ev for ev in self.events
+                if (match is None or match in (ev.name, ev.system))
+                and (system is None or system == ev.system)
+                and (event is None or event == ev.name)]
+        for ev in hits:
+            self.set_enabled(ev, on)
+        return len(hits)
+
+    # ---- tracefs ---------------------------------------------------------------------
+    def register(self, fs: TraceFS) -> None:
+        fs.add_file("available_events", read=lambda: "".join(
+            f"{e.system}:{e.name}\n" for e in self.newest_first()), mode=0o444)
+        fs.add_file("set_event", read=lambda: "".join(
+            f"{e.system}:{e.name}\n" for e in self.newest_first() if e.enabled),
+            write=self._write_set_event, mode=0o644)
+        fs.add_file("events/enable", read=lambda: _state(self.events),
+                    write=lambda t, a: self._write_enable(t, self.events, "events/enable"), mode=0o644)
+        for system in dict.fromkeys(e.system for e in self.events):
+            evs = [e for e in self.events if e.system == system]
+            fs.add_file(f"events/{system}/enable", read=self._state_reader(evs),
+                        write=self._enable_writer(evs, f"events/{system}/enable"), mode=0o644)
+        for ev in self.events:
+            fs.add_file(f"events/{ev.path}/enable", read=self._state_reader([ev]),
+                        write=self._enable_writer([ev], f"events/{ev.path}/enable"), mode=0o644)
+            fs.add_file(f"events/{ev.path}/id", read=self._text(f"{ev.id}\n"), mode=0o444)
+            fs.add_file(f"events/{ev.path}/format", read=self._text(ev.format), mode=0o444)
+
+    @staticmethod
+    def _text(text: str) -> Callable[[], str]:
+        return lambda: text
+
+    @staticmethod
+    def _state_reader(evs: list[TraceEvent]) -> Callable[[], str]:
+        return lambda: _state(evs)
+
+    def _enable_writer(self, evs: list[TraceEvent], path: str) -> Callable[[str, bool], None]:
+        return lambda text, append: self._write_enable(text, evs, path)
+
+    def _write_enable(self, text: str, evs: list[TraceEvent], path: str) -> None:
+        """event_enable_write()/system_enable_write(): kstrtoul, then 0 or 1 only."""
+        word = text.strip()
+        if not word.isdigit() or int(word) > 1:
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)
+        for ev in evs:
+            self.set_enabled(ev, word == "1")
+
+    def _write_set_event(self, text: str, append: bool) -> None:
+        """ftrace_event_write(): an opening write (no O_APPEND) clears every event first;
+        each word enables (or with ``!`` disables) what it names; a word matching
+        nothing is EINVAL (the words before it stay done)."""
+        if not append:
+            for ev in self.events:
+                self.set_enabled(ev, False)
+        for word in text.split():
+            on = not word.startswith("!")
+            if not self.set_clr_event(word.lstrip("!"), on):
+                raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), "set_event")
+
+
+def _state(evs: list[TraceEvent]) -> str:
+    """event_enable_read()/system_enable_read(): 0, 1, or X when mixed."""
+    states = {ev.enabled for ev in evs}
+    return "X\n" if len(states) > 1 else ("1\n" if True in states else "0\n")

@@ -1,0 +1,117 @@
+"""Static trace events of the mini-kernel (trace/trace_events.py, kernel/trace/trace_events.c):
+their format files against a real 6.12's, enabling through the events/ tree and set_event
+with the kernel's errnos, the records the tracepoints write, and the trace text (golden)."""
+
+from __future__ import annotations
+
+import errno
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ftracelab import Lab
+
+REAL = Path(__file__).resolve().parents[2] / "shared" / "real-traces" / "linux-6.12"
+REAL_FORMATS = {
+    "sched/sched_switch": REAL / "meta" / "events" / "sched" / "sched_switch" / "format",
+    "sched/sched_wakeup": REAL / "meta" / "events" / "sched" / "sched_wakeup" / "format",
+    "sched/sched_waking": REAL / "meta" / "events" / "sched" / "sched_waking" / "format",
+    "syscalls/sys_enter_openat": REAL / "g_events" / "events" / "syscalls" / "sys_enter_openat" / "format",
+    "syscalls/sys_exit_openat": REAL / "g_events" / "events" / "syscalls" / "sys_exit_openat" / "format",
+    "syscalls/sys_enter_read": REAL / "g_events" / "events" / "syscalls" / "sys_enter_read" / "format",
+    "syscalls/sys_exit_read": REAL / "g_events" / "events" / "syscalls" / "sys_exit_read" / "format",
+    "raw_syscalls/sys_enter": REAL / "meta" / "events" / "raw_syscalls" / "sys_enter" / "format",
+    "raw_syscalls/sys_exit": REAL / "meta" / "events" / "raw_syscalls" / "sys_exit" / "format",
+}
+
+
+def _without_id(text: str) -> str:
+    return re.sub(r"^ID: \d+\n", "", text, flags=re.M)
+
+
+@pytest.mark.parametrize("path", sorted(REAL_FORMATS))
+def test_formats_are_the_kernels(booted_lab: Lab, path: str) -> None:
+    real = REAL_FORMATS[path]
+    if not real.exists():
+        pytest.skip(f"{real} is not here")
+    mine = str(booted_lab.tracefs.read(f"events/{path}/format"))
+    assert _without_id(mine) == _without_id(real.read_text())
+
+
+def test_enable_files_and_set_event(lab: Lab) -> None:
+    fs = lab.tracefs
+    assert fs.read("events/enable") == "0\n" and fs.read("set_event") == ""
+    assert fs.read("available_events").splitlines()[-1] == "sched:sched_process_fork"    # newest first
+    fs.write("events/sched/sched_switch/enable", "1")
+    assert fs.read("events/sched/enable") == "X\n" and fs.read("events/enable") == "X\n"
+    assert fs.read("set_event") == "sched:sched_switch\n"
+    fs.append("set_event", "irq: :sys_enter_openat")          # a system, an event of any system
+    assert set(str(fs.read("set_event")).split()) == {
+        "sched:sched_switch", "irq:softirq_entry", "irq:softirq_exit", "irq:softirq_raise",
+        "syscalls:sys_enter_openat"}
+    assert fs.read("events/irq/enable") == "1\n"
+    fs.append("set_event", "!irq:softirq_raise")
+    assert fs.read("events/irq/softirq_raise/enable") == "0\n"
+    for path, bad in (("events/sched/sched_switch/enable", "2"), ("events/sched/enable", "x"),
+                      ("set_event", "no_such_event"), ("set_event", "sched:sched_switc")):
+        with pytest.raises(OSError) as exc:
+            fs.append(path, bad)
+        assert exc.value.errno == errno.EINVAL
+    assert fs.read("events/sched/sched_switch/enable") == "1\n"        # failed writes change nothing
+    fs.write("set_event", "sched_wakeup")                     # an opening write clears the rest first
+    assert fs.read("set_event") == "sched:sched_wakeup\n"
+    fs.write("events/enable", "1")
+    assert fs.read("events/enable") == "1\n"
+    fs.write("events/enable", "0")
+    assert fs.read("set_event") == ""
+    assert int(str(fs.read("events/sched/sched_switch/id"))) >= 20
+
+
+def test_records_carry_what_happened(lab: Lab) -> None:
+    fs = lab.tracefs
+    fs.write("set_event", "sched:* syscalls:sys_enter_openat syscalls:sys_exit_openat "
+             "syscalls:sys_exit_read irq:softirq_entry irq:softirq_exit raw_syscalls:sys_enter")
+    assert lab.run("slow-read", loops=2).completed
+    df = lab.trace().df_events()
+    events = set(df["event"].astype(str))
+    assert {"sched_switch", "sched_waking", "sched_wakeup", "sched_wakeup_new", "sched_process_fork",
+            "sched_process_exit", "sys_enter_openat", "sys_exit_openat", "sys_exit_read",
+            "softirq_entry", "softirq_exit", "sys_enter"} <= events
+    fork = df[df["event"] == "sched_process_fork"].iloc[0]
+    reader = int(fork["child_pid"])
+    opens = df[(df["event"] == "sys_enter_openat") & (df["pid"] == reader)]
+    assert len(opens) >= 1 and (opens["dfd"] == 0xFFFFFF9C).all()         # AT_FDCWD, an int
+    reads = df[(df["event"] == "sys_exit_read") & (df["pid"] == reader)]
+    assert (reads["ret"] >= 0).all() and reads["ret"].max() > 0
+    raw = df[(df["event"] == "sys_enter") & (df["pid"] == reader)]
+    assert set(raw["id"].astype(int)) >= {0, 257}                   # read, openat
+    switch = df[df["event"] == "sched_switch"]
+    assert ((switch["prev_pid"] == reader) | (switch["next_pid"] == reader)).any()
+    assert (switch.loc[switch["prev_pid"] == reader, "prev_state"] >= 0).all()
+    soft = df[df["event"].isin(["softirq_entry", "softirq_exit"])]
+    assert set(soft["vec"].astype(int)) == {4}                            # BLOCK_SOFTIRQ
+    assert (soft["common_flags"] & 0x10).all()                            # in softirq context
+    wakes = df[df["event"] == "sched_wakeup"]
+    assert (wakes["field_pid"] == reader).any()                           # the disk woke the reader
+
+
+def test_disabled_events_write_nothing(lab: Lab) -> None:
+    assert lab.run("cat").completed
+    assert all(lab.trace_array.events.written(ev) == 0 for ev in lab.trace_array.events.events)
+    assert lab.trace().df_events().empty
+
+
+def test_event_text_golden(lab: Lab, golden: Callable[[str, str], None]) -> None:
+    lab.tracefs.write("set_event", "sched:sched_switch sched:sched_wakeup sched:sched_waking "
+                      "sched:sched_process_fork sched:sched_process_exit syscalls:sys_enter_openat "
+                      "syscalls:sys_exit_openat syscalls:sys_enter_read syscalls:sys_exit_read "
+                      "irq_vectors:local_timer_entry")
+    assert lab.run("cat").completed
+    assert lab.run("fork-storm", loops=1, tasks=2).completed
+    text = str(lab.tracefs.read("trace"))
+    golden("events_trace.txt", text)
+    lab.tracefs.write("options/raw", "1")
+    assert all(re.match(r"\d+ \d \d+ type: \d+$", line) for line in
+               str(lab.tracefs.read("trace")).splitlines() if not line.startswith("#"))
