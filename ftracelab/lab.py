@@ -29,10 +29,12 @@ from .machine.stepper import StepTrace, record_until
 from .machine.text_poke import TextPoke, TextPoker
 from .runner import Runner, RunRecord
 from .trace.fgraph import Fgraph, StackEvent, stack_events
+from .trace.fprobe import FprobeManager
 from .trace.ftrace import mcount_locations
 from .trace.ftrace_files import FilterFiles
 from .trace.ftrace_update import Ftrace
 from .trace.trace import TraceArray
+from .trace.trace_dynevent import DynEvents
 from .trace.trace_stat import FunctionProfiler
 from .tracefs import TraceFS
 
@@ -57,6 +59,7 @@ class Lab:
         self.text_poker = TextPoker(self.machine)
         self.ftrace = Ftrace(self.machine, self.text_poker)
         self.fgraph = Fgraph(self.ftrace)
+        self.fprobe = FprobeManager(self.fgraph, self.ftrace.data)
         self.filter_files = FilterFiles(self.ftrace)
         self.tracefs = TraceFS()
         self.tracefs.add_file("available_filter_functions",
@@ -66,6 +69,8 @@ class Lab:
         self.filter_files.register(self.tracefs)
         self.trace_array = TraceArray(self.machine, self.ftrace, self.filter_files, self.fgraph)
         self.trace_array.register(self.tracefs)
+        self.dynevents = DynEvents(self)
+        self.dynevents.register(self.tracefs)
         populate(self.machine)
         self.runner = Runner(self.machine)
 

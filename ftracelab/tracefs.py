@@ -51,6 +51,10 @@ class TraceFS:
             mode = (0o444 if read else 0) | (0o200 if write else 0)
         self._files[path] = TraceFile(path, read, write, mode)
 
+    def remove_file(self, path: str) -> None:
+        """A file goes away (a dynamic event's, when the event is removed)."""
+        self._files.pop(self._norm(path), None)
+
     @staticmethod
     def _norm(path: str) -> str:
         parts = [p for p in path.strip().split("/") if p not in ("", ".")]

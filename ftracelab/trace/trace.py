@@ -365,8 +365,12 @@ class TraceArray:
             return binary_records(df, opts)
         lines = function_lines(df, sym, opts, tgid=self.tgid_map.get,
                                time_start=self.time_start, record=trace.record,
-                               first_idx=first_idx, events=EventPrinter(trace.formats))
+                               first_idx=first_idx, events=self.event_printer(trace.formats))
         return "".join(line + "\n" for line in lines)
+
+    def event_printer(self, formats: dict[int, Any]) -> EventPrinter:
+        """How the trace file prints events: print fmts, and the probe events' own."""
+        return EventPrinter(formats, {e.name: e.printer for e in self.events.events if e.printer})
 
     def _graph_lines(self, trace: Trace, df: pd.DataFrame) -> list[str]:
         """print_graph_function_flags() for every entry."""

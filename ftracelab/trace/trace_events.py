@@ -149,6 +149,8 @@ class TraceEvent:
     tracepoint: str | None = None       # the image's tracepoint it hangs on
     syscall: tuple[int, bool] | None = None   # (nr, is_enter) for syscalls events
     enabled: bool = False
+    on_enable: Callable[[bool], None] | None = None   # a dynamic event's probes
+    printer: Callable[[bytes, Callable[[int, bool], str]], str] | None = None   # its own output
 
     @property
     def path(self) -> str:
@@ -166,6 +168,7 @@ class EventRegistry:
     m: Machine
     arena: KernelArena
     events: list[TraceEvent] = field(default_factory=list)
+    _fs: TraceFS | None = None
 
     def __post_init__(self) -> None:
         names = self.m.read(self.m.symbols["lab_tp_names"], 512).split(b"\0\0")[0].split(b"\0")
@@ -180,12 +183,35 @@ class EventRegistry:
             self.m.write(nb_args + nr, bytes([len(args)]))
 
     def _add(self, ev: TraceEvent) -> None:
-        ev.id = TRACE_LAST_TYPE + len(self.events)
+        taken = {e.id for e in self.events}
+        ev.id = next(i for i in range(TRACE_LAST_TYPE, 1 << 16) if i not in taken)   # ida: lowest free
         ev.file = self.arena.alloc(FILE_SIZE)
         self.m.write(ev.file, struct.pack("<QHxxxxxxQ", 0, ev.id, 0))
         if ev.tracepoint is not None:
             self.m.write_u64(self.m.symbols["tp_files"] + 8 * self._tp_index[ev.tracepoint], ev.file)
         self.events.append(ev)
+
+    def add_dynamic(self, ev: TraceEvent) -> TraceEvent:
+        """trace_probe_register_event_call(): a probe event joins the events/ tree."""
+        self._add(ev)
+        if self._fs is not None:
+            self._register_event(self._fs, ev)
+            self._register_system(self._fs, ev.system)
+        return ev
+
+    def remove_dynamic(self, ev: TraceEvent) -> None:
+        """trace_probe_unregister_event_call(): its files go (the caller checked it is idle)."""
+        self.events.remove(ev)
+        if self._fs is not None:
+            for name in ("enable", "id", "format"):
+                self._fs.remove_file(f"events/{ev.path}/{name}")
+            if not any(e.system == ev.system for e in self.events):
+                self._fs.remove_file(f"events/{ev.system}/enable")
+            else:
+                self._register_system(self._fs, ev.system)
+
+    def find(self, system: str, name: str) -> TraceEvent | None:
+        return next((e for e in self.events if e.system == system and e.name == name), None)
 
     def newest_first(self) -> Iterator[TraceEvent]:
         return reversed(self.events)
@@ -201,6 +227,8 @@ class EventRegistry:
         if ev.enabled == on:
             return
         ev.enabled = on
+        if ev.on_enable is not None:
+            ev.on_enable(on)
         flags = self.m.read_u64(ev.file + FILE_FLAGS)
         flags = flags | EVENT_FILE_FL_ENABLED if on else flags & ~EVENT_FILE_FL_ENABLED
         self.m.write_u64(ev.file + FILE_FLAGS, flags)
@@ -244,15 +272,22 @@ class EventRegistry:
             write=self._write_set_event, mode=0o644)
         fs.add_file("events/enable", read=lambda: _state(self.events),
                     write=lambda t, a: self._write_enable(t, self.events, "events/enable"), mode=0o644)
+        self._fs = fs
         for system in dict.fromkeys(e.system for e in self.events):
-            evs = [e for e in self.events if e.system == system]
-            fs.add_file(f"events/{system}/enable", read=self._state_reader(evs),
-                        write=self._enable_writer(evs, f"events/{system}/enable"), mode=0o644)
+            self._register_system(fs, system)
         for ev in self.events:
-            fs.add_file(f"events/{ev.path}/enable", read=self._state_reader([ev]),
-                        write=self._enable_writer([ev], f"events/{ev.path}/enable"), mode=0o644)
-            fs.add_file(f"events/{ev.path}/id", read=self._text(f"{ev.id}\n"), mode=0o444)
-            fs.add_file(f"events/{ev.path}/format", read=self._text(ev.format), mode=0o444)
+            self._register_event(fs, ev)
+
+    def _register_system(self, fs: TraceFS, system: str) -> None:
+        evs = [e for e in self.events if e.system == system]
+        fs.add_file(f"events/{system}/enable", read=self._state_reader(evs),
+                    write=self._enable_writer(evs, f"events/{system}/enable"), mode=0o644)
+
+    def _register_event(self, fs: TraceFS, ev: TraceEvent) -> None:
+        fs.add_file(f"events/{ev.path}/enable", read=self._state_reader([ev]),
+                    write=self._enable_writer([ev], f"events/{ev.path}/enable"), mode=0o644)
+        fs.add_file(f"events/{ev.path}/id", read=self._text(f"{ev.id}\n"), mode=0o444)
+        fs.add_file(f"events/{ev.path}/format", read=lambda: ev.format, mode=0o444)
 
     @staticmethod
     def _text(text: str) -> Callable[[], str]:

@@ -19,7 +19,9 @@ from typing import Any
 from ..formats.format_file import EventFormat
 from ..formats.print_fmt import PrintFmt, PrintFmtError, Value, compile_print_fmt
 
-__all__ = ["EventPrinter", "column_of"]
+__all__ = ["EventPrinter", "RecordPrinter", "column_of"]
+
+RecordPrinter = Callable[[bytes, Callable[[int, bool], str]], str]
 
 #: df_events() names a field ``field_<name>`` when it clashes with its own columns
 RESERVED = frozenset({"ts", "cpu", "pid", "comm", "event", "func", "parent"})
@@ -41,7 +43,9 @@ class _Event:
 class EventPrinter:
     """The body of a trace event's line, from its df_events() row."""
 
-    def __init__(self, formats: Mapping[int, EventFormat]) -> None:
+    def __init__(self, formats: Mapping[int, EventFormat],
+                 printers: Mapping[str, RecordPrinter] | None = None) -> None:
+        self._printers = dict(printers or {})     # events with their own output (probe events)
         self._events: dict[str, _Event] = {}
         for fmt in formats.values():
             try:
@@ -57,9 +61,16 @@ class EventPrinter:
     def event_id(self, event: str) -> int:
         return self._events[event].fmt.id
 
+    def wants_record(self, event: str) -> bool:
+        """Does the event print from its raw record (its own print function)?"""
+        return event in self._printers
+
     def body(self, event: str, row: Mapping[str, Any], sym: Callable[[int, bool], str],
-             verbose: bool = False) -> str:
-        """``name: <print fmt text>``, or the syscall printers' text."""
+             verbose: bool = False, record: bytes | None = None) -> str:
+        """``name: <print fmt text>``, the syscall printers' text, or the event's own
+        print function on its ``record``."""
+        if record is not None and event in self._printers:
+            return self._printers[event](record, sym)
         ev = self._events[event]
         values = {name: _value(row.get(column_of(name))) for name in ev.args}
         if ev.fmt.system == "syscalls" and event.startswith("sys_enter_"):

@@ -231,7 +231,8 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
                                 else f"type: {events.event_id(event)}"))
             continue
         if row is not None and events is not None:   # a trace event: TP_printk or syscall text
-            body = events.body(str(event), row, sym, opts.verbose)
+            raw = record(labels[i]) if record is not None and events.wants_record(str(event)) else None
+            body = events.body(str(event), row, sym, opts.verbose, raw)
         elif event == "function":
             body = _sym(sym, int(extra["ip"][i]), opts)
             if opts.print_parent:

@@ -20,7 +20,7 @@ from ...errors import FtraceLabError, ShadowStackError
 from ...machine.hooks import RawCallHook
 from ...machine.memory import TASK_PID
 from ...machine.stepper import StepTrace
-from ..ftrace_ops import OPS_FLAGS, OPS_NOTRACE_HASH, FtraceOps, FtraceOpsFlag, write_hash
+from ..ftrace_ops import OPS_FLAGS, OPS_NOTRACE_HASH, FtraceOps, FtraceOpsFlag, FtraceRegs, write_hash
 from ..ftrace_update import Ftrace
 from .stack import (
     FGRAPH_ARRAY_SIZE,
@@ -42,13 +42,17 @@ PY_ENTRY, PY_RETURN = 1, 2                    # lab_python_graph_call()'s kind
 @dataclass
 class GraphEnt:
     """What a Python entryfunc gets: ``struct ftrace_graph_ent`` (func, depth), the
-    function's name, and ``data``: the bytes reserved for it on the shadow stack
-    (``data_size`` of its fgraph_ops), which the callback may fill."""
+    function's name, ``data``: the bytes reserved for it on the shadow stack
+    (``data_size`` of its fgraph_ops), which the callback may fill, and ``regs``:
+    the traced function's registers (6.14's fregs argument), or None when the
+    reservation failed (the stack is full: the call is not taken, whatever the
+    callback answers)."""
 
     func: int
     depth: int
     name: str
     data: bytearray = field(default_factory=bytearray)
+    regs: FtraceRegs | None = None
 
 
 @dataclass
@@ -64,6 +68,7 @@ class GraphRet:
     rettime: int
     name: str
     data: bytes = b""
+    regs: int = 0                     # struct fgraph_ret_regs *: ax, dx, bp
 
     @property
     def duration(self) -> int:
@@ -221,6 +226,13 @@ class Fgraph:
         self._update_graph_ops()
         return gops
 
+    def set_data_size(self, gops: FgraphOps, size: int) -> None:
+        """Change what a Python fgraph_ops reserves at each entry (lab_data_size)."""
+        if not 0 <= size <= 32 * 8:
+            raise FtraceLabError(f"data_size {size}: fgraph_reserve_data() takes at most 256 bytes")
+        gops.data_size = size
+        self.machine.write_u32(gops.addr + self.offsets.gops_data_size, size)
+
     def _native(self, func: str | Callable[..., Any], python_stub: str) -> int:
         """The address the fgraph_ops holds: the native function, or the Python stub."""
         return self.machine.kallsyms.lookup_name(func if isinstance(func, str) else python_stub).addr
@@ -229,22 +241,26 @@ class Fgraph:
         # runs at lab_python_graph_hook, inside the emulation: plain reads and writes only
         m = self.machine
         gops = self._by_addr.get(gops_addr)
+        fregs = m.mailbox[4]
         if gops is None:
             return
         hit = m.kallsyms.lookup(m.read_u64(trace))
         name = hit[0].name if hit is not None else ""
         if kind == PY_ENTRY:
             func, depth = GRAPH_ENT.unpack(m.read(trace, GRAPH_ENT.size))
-            ent = GraphEnt(func, depth, name, bytearray(gops.data_size))
+            missed = bool(gops.data_size) and not data
+            ent = GraphEnt(func, depth, name, bytearray(gops.data_size),
+                           None if missed else FtraceRegs(m, fregs, False, False))
             taken = bool(gops.entryfunc(ent, gops)) if callable(gops.entryfunc) else False
+            taken = taken and not missed
             if taken and data:
                 m.write(data, bytes(ent.data[:gops.data_size]).ljust(gops.data_size, b"\0"))
             gops.py_entries += taken
-            m.mailbox[4] = int(taken)
-        elif kind == PY_RETURN:
+            m.mailbox[5] = int(taken)
+        elif kind & 0xFF == PY_RETURN:
             func, retval, depth, overrun, calltime, rettime = GRAPH_RET.unpack(m.read(trace, GRAPH_RET.size))
             ret = GraphRet(func, retval, depth, overrun, calltime, rettime, name,
-                           m.read(data, gops.data_size) if data else b"")
+                           m.read(data, kind >> 8) if data else b"", fregs)
             gops.py_returns += 1
             if callable(gops.retfunc):
                 gops.retfunc(ret, gops)

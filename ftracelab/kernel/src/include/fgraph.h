@@ -33,8 +33,9 @@ struct ftrace_graph_ret {
 } __attribute__((packed));
 
 struct fgraph_ops;
-typedef int (*trace_func_graph_ent_t)(struct ftrace_graph_ent *, struct fgraph_ops *);
-typedef void (*trace_func_graph_ret_t)(struct ftrace_graph_ret *, struct fgraph_ops *);
+/* 6.14's callbacks, with the registers (6.12's have no third argument) */
+typedef int (*trace_func_graph_ent_t)(struct ftrace_graph_ent *, struct fgraph_ops *, struct ftrace_regs *);
+typedef void (*trace_func_graph_ret_t)(struct ftrace_graph_ret *, struct fgraph_ops *, struct ftrace_regs *);
 
 struct fgraph_ops {
 	trace_func_graph_ent_t entryfunc;   /* 0x00 */

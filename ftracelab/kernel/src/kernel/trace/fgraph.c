@@ -52,6 +52,7 @@ struct fgraph_ret_regs {
 	unsigned long ax;
 	unsigned long dx;
 	unsigned long bp;
+	unsigned long ip;       /* the lab's: the return address, for the retfuncs (6.14 fregs) */
 };
 
 extern char return_to_handler[];
@@ -259,7 +260,7 @@ notrace struct ftrace_ret_stack *ftrace_graph_get_ret_stack(struct task_struct *
 }
 
 notrace int function_graph_enter(unsigned long ret, unsigned long func, unsigned long frame_pointer,
-				 unsigned long *retp)
+				 unsigned long *retp, struct ftrace_regs *fregs)
 {
 	struct task_struct *t = current;
 	struct ftrace_graph_ent trace;
@@ -281,7 +282,7 @@ notrace int function_graph_enter(unsigned long ret, unsigned long func, unsigned
 		if (!gops)
 			continue;
 		save_curr_ret_stack = t->curr_ret_stack;
-		if (ftrace_ops_test(&gops->ops, func, NULL) && gops->entryfunc(&trace, gops))
+		if (ftrace_ops_test(&gops->ops, func, NULL) && gops->entryfunc(&trace, gops, fregs))
 			bitmap |= 1ul << i;
 		else
 			t->curr_ret_stack = save_curr_ret_stack;   /* drop any data it reserved */
@@ -393,12 +394,13 @@ notrace unsigned long ftrace_return_to_handler(struct fgraph_ret_regs *ret_regs)
 	trace.depth = t->curr_ret_depth;
 	trace.rettime = sched_clock();
 	trace.retval = ret_regs->ax;
+	ret_regs->ip = ret;
 	bitmap = (ret_stack_of(t)[offset] >> FGRAPH_INDEX_SHIFT) & FGRAPH_INDEX_MASK;
 	for (; bitmap; bitmap &= bitmap - 1) {                      /* for_each_set_bit() */
 		struct fgraph_ops *gops = fgraph_array[__builtin_ctzl(bitmap)];
 
 		if (gops)
-			gops->retfunc(&trace, gops);
+			gops->retfunc(&trace, gops, (struct ftrace_regs *)ret_regs);
 	}
 	barrier();
 	t->curr_ret_stack = offset - FGRAPH_FRAME_OFFSET;
@@ -424,7 +426,7 @@ notrace void ftrace_graph_func(unsigned long ip, unsigned long parent_ip, struct
 	bit = trace_test_and_set_recursion(ip, TRACE_FTRACE_START);
 	if (bit < 0)
 		return;
-	if (!function_graph_enter(*parent, ip, 0, parent))
+	if (!function_graph_enter(*parent, ip, 0, parent, fregs))
 		*parent = (unsigned long)return_to_handler;
 	trace_clear_recursion(bit);
 }
@@ -460,8 +462,9 @@ notrace void ftrace_graph_probe_sched_switch(struct task_struct *prev, struct ta
 
 /* ---- the lab's native fgraph_ops: counts, and checks its reserved data ---- */
 
-notrace int lab_graph_entry(struct ftrace_graph_ent *trace, struct fgraph_ops *gops)
+notrace int lab_graph_entry(struct ftrace_graph_ent *trace, struct fgraph_ops *gops, struct ftrace_regs *fregs)
 {
+	(void)fregs;
 	unsigned long *data = fgraph_reserve_data(gops->idx, sizeof(long));
 
 	if (!data)
@@ -476,11 +479,12 @@ notrace int lab_graph_entry(struct ftrace_graph_ent *trace, struct fgraph_ops *g
  * returns of calls only others took, as in the kernel: with no data of its
  * own on the frame, it counts them apart.
  */
-notrace void lab_graph_return(struct ftrace_graph_ret *trace, struct fgraph_ops *gops)
+notrace void lab_graph_return(struct ftrace_graph_ret *trace, struct fgraph_ops *gops, struct ftrace_regs *fregs)
 {
 	int size = 0;
 	unsigned long *data = fgraph_retrieve_data(gops->idx, &size);
 
+	(void)fregs;
 	if (!data) {
 		gops->nr_unclaimed++;
 		return;
@@ -498,21 +502,30 @@ notrace void lab_graph_return(struct ftrace_graph_ret *trace, struct fgraph_ops 
  * (gops->lab_data_size bytes, 0: none) is reserved on the shadow stack at
  * entry, before the callback fills it, and retrieved at the return.
  */
-long lab_python_graph_call(long kind, void *trace, struct fgraph_ops *gops, void *data);
+long lab_python_graph_call(long kind, void *trace, struct fgraph_ops *gops, void *data,
+			   struct ftrace_regs *fregs);
+void lab_emit_pending(void);
 
-notrace int lab_python_graph_entry(struct ftrace_graph_ent *trace, struct fgraph_ops *gops)
+notrace int lab_python_graph_entry(struct ftrace_graph_ent *trace, struct fgraph_ops *gops,
+				   struct ftrace_regs *fregs)
 {
 	void *data = NULL;
+	int taken;
 
 	if (gops->lab_data_size) {
 		data = fgraph_reserve_data(gops->idx, gops->lab_data_size);
-		if (!data)
+		if (!data) {            /* the stack is full: the callback counts a miss */
+			lab_python_graph_call(1, trace, gops, NULL, fregs);
 			return 0;
+		}
 	}
-	return lab_python_graph_call(1, trace, gops, data) != 0;
+	taken = lab_python_graph_call(1, trace, gops, data, fregs) != 0;
+	lab_emit_pending();             /* the records the callback queued */
+	return taken;
 }
 
-notrace void lab_python_graph_return(struct ftrace_graph_ret *trace, struct fgraph_ops *gops)
+notrace void lab_python_graph_return(struct ftrace_graph_ret *trace, struct fgraph_ops *gops,
+				     struct ftrace_regs *fregs)
 {
 	int size = 0;
 	void *data = gops->lab_data_size ? fgraph_retrieve_data(gops->idx, &size) : NULL;
@@ -520,5 +533,6 @@ notrace void lab_python_graph_return(struct ftrace_graph_ret *trace, struct fgra
 	/* bit 0 of every bitmap: the ops in slot 0 also sees returns it never took */
 	if (gops->lab_data_size && !data)
 		return;
-	lab_python_graph_call(2, trace, gops, data);
+	lab_python_graph_call(2 | (long)size << 8, trace, gops, data, fregs);   /* kind, and the data's size */
+	lab_emit_pending();
 }

@@ -275,8 +275,10 @@ out:
 	local_irq_restore(flags);
 }
 
-notrace int profile_graph_entry(struct ftrace_graph_ent *trace, struct fgraph_ops *gops)
+notrace int profile_graph_entry(struct ftrace_graph_ent *trace, struct fgraph_ops *gops,
+				struct ftrace_regs *fregs)
 {
+	(void)fregs;
 	struct ftrace_ret_stack *ret_stack;
 
 	(void)gops;
@@ -289,8 +291,10 @@ notrace int profile_graph_entry(struct ftrace_graph_ent *trace, struct fgraph_op
 	return 1;
 }
 
-notrace void profile_graph_return(struct ftrace_graph_ret *trace, struct fgraph_ops *gops)
+notrace void profile_graph_return(struct ftrace_graph_ret *trace, struct fgraph_ops *gops,
+				struct ftrace_regs *fregs)
 {
+	(void)fregs;
 	struct ftrace_ret_stack *ret_stack;
 	struct ftrace_profile_stat *stat;
 	unsigned long long calltime;

@@ -81,8 +81,10 @@ static notrace void *graph_reserve(int type, unsigned int size, unsigned int ctx
 	return ent;
 }
 
-notrace int trace_graph_entry(struct ftrace_graph_ent *trace, struct fgraph_ops *gops)
+notrace int trace_graph_entry(struct ftrace_graph_ent *trace, struct fgraph_ops *gops,
+				struct ftrace_regs *fregs)
 {
+	(void)fregs;
 	unsigned long *task_var = fgraph_get_task_var(gops);
 	struct ftrace_graph_ent_entry *entry;
 	unsigned long irqflags;
@@ -130,8 +132,10 @@ static notrace void __trace_graph_return(struct ftrace_graph_ret *trace)
 	local_irq_restore(irqflags);
 }
 
-notrace void trace_graph_return(struct ftrace_graph_ret *trace, struct fgraph_ops *gops)
+notrace void trace_graph_return(struct ftrace_graph_ret *trace, struct fgraph_ops *gops,
+				struct ftrace_regs *fregs)
 {
+	(void)fregs;
 	unsigned long *task_var = fgraph_get_task_var(gops);
 
 	ftrace_graph_addr_finish(gops, trace);
@@ -142,8 +146,10 @@ notrace void trace_graph_return(struct ftrace_graph_ret *trace, struct fgraph_op
 	__trace_graph_return(trace);
 }
 
-notrace void trace_graph_thresh_return(struct ftrace_graph_ret *trace, struct fgraph_ops *gops)
+notrace void trace_graph_thresh_return(struct ftrace_graph_ret *trace, struct fgraph_ops *gops,
+				struct ftrace_regs *fregs)
 {
+	(void)fregs;
 	unsigned long *task_var = fgraph_get_task_var(gops);
 
 	ftrace_graph_addr_finish(gops, trace);

@@ -183,7 +183,8 @@ ftrace_stub:
 /*
  * return_to_handler: where a function the graph tracer took returns to
  * (prepare_ftrace_return() put it in the return slot). It saves the return
- * values (struct fgraph_ret_regs: ax, dx, bp), asks
+ * values (struct fgraph_ret_regs: ax, dx, bp; and ip, set to the real return
+ * address before the retfuncs run, as 6.14's ftrace_regs are), asks
  * ftrace_return_to_handler() for the real return address and goes there
  * by a call whose return slot it overwrites, as 6.12 does: that keeps the
  * return stack buffer balanced, and a jmp *%rdi would need an ENDBR at the
@@ -193,16 +194,17 @@ ftrace_stub:
 	.type return_to_handler, @function
 	.p2align 4
 return_to_handler:
-	subq	$24, %rsp
+	subq	$32, %rsp		/* ax, dx, bp, and ip: the real return address */
 	movq	%rax, 0(%rsp)
 	movq	%rdx, 8(%rsp)
 	movq	%rbp, 16(%rsp)
+	movq	$0, 24(%rsp)
 	movq	%rsp, %rdi
 	call	ftrace_return_to_handler
 	movq	%rax, %rdi
 	movq	8(%rsp), %rdx
 	movq	0(%rsp), %rax
-	addq	$24, %rsp
+	addq	$32, %rsp
 	call	.Ldo_rop
 	int3
 .Ldo_rop:
@@ -233,9 +235,9 @@ lab_python_hook:
 	.size lab_python_func, .-lab_python_func
 
 /*
- * lab_python_graph_call(kind, trace, gops, data): the same for a Python
+ * lab_python_graph_call(kind, trace, gops, data, fregs): the same for a Python
  * fgraph_ops (kernel/trace/fgraph.c); the callback leaves its answer in the
- * mailbox's fifth word, returned in %rax.
+ * mailbox's sixth word, returned in %rax.
  */
 	.globl lab_python_graph_call
 	.type lab_python_graph_call, @function
@@ -247,10 +249,11 @@ lab_python_graph_call:
 	movq	%rsi, 0x08(%rax)
 	movq	%rdx, 0x10(%rax)
 	movq	%rcx, 0x18(%rax)
-	movq	$0, 0x20(%rax)
+	movq	%r8, 0x20(%rax)
+	movq	$0, 0x28(%rax)
 	.globl lab_python_graph_hook
 lab_python_graph_hook:
-	movq	0x20(%rax), %rax
+	movq	0x28(%rax), %rax
 	ret
 	.size lab_python_graph_call, .-lab_python_graph_call
 

@@ -1,0 +1,180 @@
+"""kernel/trace/trace_dynevent.c (and trace.c's trace_parse_run_command()): the
+``dynamic_events`` file.
+
+A write is run line by line: everything from a ``#`` is a comment, blank lines are
+fine, each line is split on blanks (no quoting). A line starting with ``-`` or
+``!`` removes events (``-:[GRP/]EVENT [SYM [ARGS...]]``); any other line is offered
+to each kind of dynamic event in turn (here the fprobe events of trace_fprobe.py),
+and one nobody takes fails with EINVAL. The first failing line ends the write with
+its errno; the lines before it stay done. A probe definition the parser refuses
+also leaves its entries in ``error_log``, at the kernel's caret positions. Opening
+the file for writing without append (``echo ... > dynamic_events``) first removes
+every dynamic event, or fails with EBUSY, removing nothing, if one is enabled.
+
+Reading lists every probe, in the order they were added, as its kind shows it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import TYPE_CHECKING
+
+from ..errors import FtraceLabError
+from .fprobe import Fprobe
+from .trace_fprobe import (
+    FprobeHandlers,
+    TraceFprobe,
+    compare_arg_types,
+    create_trace_fprobe,
+    event_of,
+    fprobe_printer,
+)
+from .trace_probe import ERROR_TEXTS, ProbeError, ProbeLog
+
+if TYPE_CHECKING:
+    from ..lab import Lab
+    from ..tracefs import TraceFS
+
+__all__ = ["DynEvents"]
+
+WRITE_BUFSIZE = 4096
+
+
+def _err(code: int) -> OSError:
+    return OSError(code, os.strerror(code), "dynamic_events")
+
+
+class DynEvents:
+    """The lab's dynamic events (``lab.dynevents``): the probes, in the order added."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.probes: list[TraceFprobe] = []
+
+    def register(self, fs: TraceFS) -> None:
+        fs.add_file("dynamic_events", read=self.show, write=self._write, mode=0o644)
+
+    def show(self) -> str:
+        return "".join(p.show() for p in self.probes)
+
+    # ---- writes --------------------------------------------------------------------
+    def _write(self, text: str, append: bool) -> None:
+        if not append:
+            self.release_all()
+        for line in text.split("\n"):
+            if len(line) >= WRITE_BUFSIZE - 1:
+                raise _err(errno.EINVAL)              # "Line length is too long"
+            self.run(line.split("#", 1)[0])
+
+    def run(self, line: str) -> None:
+        """create_dyn_event() for one line (comments already cut)."""
+        if line[:1] in ("-", "!"):
+            self.release(line)
+            return
+        argv = line.split()
+        if not argv:
+            return
+        log = ProbeLog("trace_fprobe", argv)
+        try:
+            tf = create_trace_fprobe(self.lab, argv, log)
+            self._register(tf, log)
+        except ProbeError as exc:
+            self._log(log)
+            raise _err(errno.EINVAL if exc.errno == errno.ECANCELED else exc.errno) from None
+
+    def _log(self, log: ProbeLog) -> None:
+        for pos, code in log.entries:
+            self.lab.trace_array.log_err(log.subsystem, log.command, ERROR_TEXTS, code, pos)
+
+    def _register(self, tf: TraceFprobe, log: ProbeLog) -> None:
+        """register_trace_fprobe(): append to an fprobe event of the same name, or make
+        a new event; then the fprobe, disabled until the event is enabled."""
+        registry = self.lab.trace_array.events
+        old = next((p for p in self.probes if p.group == tf.group and p.event == tf.event), None)
+        if old is not None:
+            log.index = 0
+            if old.is_return != tf.is_return:
+                raise log.fail(0, "DIFF_PROBE_TYPE", errno.EEXIST)
+            k = compare_arg_types(tf.args, old.args)
+            if k:
+                log.index = k + 1
+                raise log.fail(0, "DIFF_ARG_TYPE", errno.EEXIST)
+            if any(p.symbol == tf.symbol and [a.comm for a in p.args] == [a.comm for a in tf.args]
+                   for p in self.probes if p.trace_event is old.trace_event):
+                log.index = 0
+                raise log.fail(0, "SAME_PROBE", errno.EEXIST)
+            tf.trace_event = old.trace_event
+        elif registry.find(tf.group, tf.event) is not None:
+            log.index = 0
+            raise log.fail(0, "EVENT_EXIST", errno.EEXIST)
+        handlers = FprobeHandlers(self.lab, tf)
+        fp = Fprobe(handlers.entry, handlers.exit if tf.is_return else None,
+                    8 * len(tf.entry_args), name=f"{tf.group}/{tf.event}")
+        try:
+            self.lab.fprobe.register(fp, [tf.symbol])
+        except FtraceLabError:                       # no such traceable function: -EINVAL
+            log.index = 1
+            raise log.fail(0, "FAIL_REG_PROBE") from None
+        fp.disable()
+        tf.fprobe = fp
+        if tf.trace_event is None:
+            ev = event_of(tf)
+            ev.printer = fprobe_printer(tf)
+            ev.on_enable = lambda on, ev=ev: self._enable(ev, on)
+            tf.trace_event = registry.add_dynamic(ev)
+        elif tf.trace_event.enabled:
+            fp.enable()
+        self.probes.append(tf)
+
+    def _enable(self, ev: object, on: bool) -> None:
+        for p in self.probes:
+            if p.trace_event is ev and p.fprobe is not None:
+                (p.fprobe.enable if on else p.fprobe.disable)()
+
+    # ---- removal: dyn_event_release() ------------------------------------------------------
+    def release(self, line: str) -> None:
+        argv = line.split()
+        head = argv[0]
+        if head.startswith("-"):
+            if head[1:2] != ":":
+                raise _err(errno.EINVAL)
+            spec = head[2:]
+        else:
+            colon = head.find(":")
+            if colon < 0:
+                raise _err(errno.EINVAL)
+            spec = head[colon + 1:]
+        system: str | None = None
+        event = spec
+        if "/" in spec:
+            system, event = spec.split("/", 1)
+        if system is None and not event:
+            raise _err(errno.EINVAL)
+        matched = False
+        for p in list(self.probes):
+            if not p.match(system, event, argv[1:]):
+                continue
+            matched = True
+            self._free(p)
+        if not matched:
+            raise _err(errno.ENOENT)
+
+    def _free(self, p: TraceFprobe) -> None:
+        """unregister_trace_fprobe(): a sibling goes quietly; the last probe of an
+        enabled event is busy (EBUSY)."""
+        siblings = [q for q in self.probes if q.trace_event is p.trace_event and q is not p]
+        if not siblings and p.trace_event is not None and p.trace_event.enabled:
+            raise _err(errno.EBUSY)
+        if p.fprobe is not None:
+            self.lab.fprobe.unregister(p.fprobe)
+        self.probes.remove(p)
+        if not siblings and p.trace_event is not None:
+            self.lab.trace_array.events.remove_dynamic(p.trace_event)
+
+    def release_all(self) -> None:
+        """dyn_events_release_all(): nothing goes if anything is busy."""
+        if any(p.trace_event is not None and p.trace_event.enabled for p in self.probes):
+            raise _err(errno.EBUSY)
+        for p in list(self.probes):
+            self._free(p)

@@ -1,0 +1,238 @@
+"""kernel/trace/trace_fprobe.c of Linux 6.12: fprobe events. A definition
+(``f[MAXACTIVE][:[GRP/][EVENT]] SYM[%return] [FETCHARGS]``) is parsed as
+__trace_fprobe_create() parses it, with the same checks in the same order and the
+same error-log positions; the event it makes (group ``fprobes``, name
+``SYM__entry``/``SYM__exit`` by default) gets an ID, a format file and an enable
+switch in events/, and its probe is an fprobe (trace/fprobe.py, the fgraph-based
+design of 6.14) whose handlers fetch the arguments and write the record:
+
+    entry:  struct trace_entry; unsigned long __probe_ip;              args from +16
+    exit:   struct trace_entry; unsigned long __probe_func, __probe_ret_ip; args from +24
+
+and print it as print_fentry_event()/print_fexit_event() do::
+
+    vfs_read__entry: (vfs_read+0x4/0x90) count=4096
+    vfs_read__exit: (ksys_read+0x52/0xb0 <- vfs_read) arg1=0x1000
+
+An exit event's ``$argN`` are read at the entry and kept in the fprobe's entry
+data on the shadow stack. Tracepoint probes (``t``) are not available in this
+lab; a ``t`` line fails with EINVAL, as in a kernel without them.
+"""
+
+from __future__ import annotations
+
+import errno
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..machine.memory import PCPU_CURRENT_TASK
+from .fprobe import Fprobe, RetRegs
+from .trace_entries import Field
+from .trace_events import TraceEvent
+from .trace_probe import (
+    MAX_TRACE_ARGS,
+    TPARG_FL_FENTRY,
+    TPARG_FL_FPROBE,
+    TPARG_FL_KERNEL,
+    TPARG_FL_RETURN,
+    ParseContext,
+    ProbeArg,
+    ProbeError,
+    ProbeLog,
+    _kstrtoul,
+    expand_meta_args,
+    parse_event_name,
+    parse_probe_arg,
+    print_fmt,
+    sanitize_event_name,
+)
+from .trace_probe_tmpl import FetchEnv, print_args, queue_record, store_args
+
+if TYPE_CHECKING:
+    from ..lab import Lab
+    from .ftrace_ops import FtraceRegs
+
+__all__ = ["TraceFprobe", "create_trace_fprobe"]
+
+FPROBE_EVENT_SYSTEM = "fprobes"
+RETHOOK_MAXACTIVE_MAX = 4096
+TASK_COMM = 0x08
+
+
+@dataclass(eq=False)
+class TraceFprobe:
+    """``struct trace_fprobe``: one probe of an fprobe event (an event may have several)."""
+
+    group: str
+    event: str
+    symbol: str
+    is_return: bool
+    args: list[ProbeArg]
+    maxactive: int = 0
+    entry_args: list[int] = field(default_factory=list)
+    fprobe: Fprobe | None = None
+    trace_event: TraceEvent | None = None
+
+    @property
+    def head(self) -> int:
+        return 16 if self.is_return else 8
+
+    def show(self) -> str:
+        """trace_fprobe_show(): the line dynamic_events lists."""
+        maxact = str(self.maxactive) if self.is_return and self.maxactive else ""
+        text = f"f{maxact}:{self.group}/{self.event} {self.symbol}{'%return' if self.is_return else ''}"
+        return text + "".join(f" {a.name}={a.comm}" for a in self.args) + "\n"
+
+    def match(self, system: str | None, event: str, argv: list[str]) -> bool:
+        """trace_fprobe_match(): name, group, then the symbol and the leading args."""
+        if (event and event != self.event) or (system and system != self.group):
+            return False
+        if not argv:
+            return True
+        if argv[0] != self.symbol:
+            return False
+        words = [f"{a.name}={a.comm}" for a in self.args]
+        return len(argv) - 1 <= len(words) and argv[1:] == words[:len(argv) - 1]
+
+    def fields(self) -> tuple[Field, ...]:
+        head: tuple[Field, ...] = ((("unsigned long", "__probe_func", 8, 8, 0),
+                                    ("unsigned long", "__probe_ret_ip", 16, 8, 0)) if self.is_return
+                                   else (("unsigned long", "__probe_ip", 8, 8, 0),))
+        out = list(head)
+        for a in self.args:
+            at = 8 + self.head + a.offset
+            if a.type.is_string:
+                out.append(("__data_loc char[]", a.name, at, 4, 1))
+            else:
+                decl = f"{a.name}[]" if a.count else a.name
+                out.append((a.type.fmttype, decl, at, a.size, int(a.type.signed)))
+        return tuple(out)
+
+
+def create_trace_fprobe(lab: Lab, argv: list[str], log: ProbeLog) -> TraceFprobe:
+    """__trace_fprobe_create(): parse one definition (argv split on blanks);
+    raises ProbeError (with ``log`` holding the error-log entries) on a bad one."""
+    if not argv or argv[0][:1] != "f" or len(argv) < 2:
+        raise ProbeError(errno.ECANCELED)
+    word0 = argv[0]
+    colon = word0.find(":", 1)
+    event_text = word0[colon + 1:] if colon >= 0 else None
+    maxactive = 0
+    if word0[1:2].isdigit():
+        digits = word0[1:colon if colon >= 0 else len(word0)]
+        value = _kstrtoul(digits, 0) if len(digits) <= 63 else None
+        if not value:
+            raise log.fail(1, "BAD_MAXACT")
+        if value > RETHOOK_MAXACTIVE_MAX:
+            raise log.fail(1, "MAXACT_TOO_BIG")
+        maxactive = value
+    # parse_symbol_and_return()
+    log.index = 1
+    symbol, is_return = argv[1], False
+    pct = symbol.find("%")
+    if pct >= 0:
+        if symbol[pct:] != "%return":
+            raise log.fail(pct, "BAD_ADDR_SUFFIX")
+        symbol, is_return = symbol[:pct], True
+    if not is_return:
+        for word in argv[2:]:
+            at = word.find("$retval")
+            if at >= 0 and not (word[at + 7:at + 8].isalnum() or word[at + 7:at + 8] == "_"):
+                is_return = True                      # $retval makes it an exit probe
+                break
+    if maxactive and not is_return:                   # checked after the symbol
+        log.index = 0
+        raise log.fail(1, "BAD_MAXACT_TYPE")
+    group, event = FPROBE_EVENT_SYSTEM, None
+    if event_text is not None:
+        g, event = parse_event_name(log, event_text, colon + 1)
+        group = g or group
+    if event is None:
+        event = sanitize_event_name(f"{symbol}__{'exit' if is_return else 'entry'}")[:63]
+    flags = TPARG_FL_KERNEL | TPARG_FL_FPROBE | (TPARG_FL_RETURN if is_return else TPARG_FL_FENTRY)
+    ctx = ParseContext(flags)
+    fetchargs = argv[2:]
+    expand_meta_args(log, fetchargs, ctx)
+    if len(fetchargs) > MAX_TRACE_ARGS:
+        raise ProbeError(errno.E2BIG)
+    args: list[ProbeArg] = []
+    size = 0
+    for i, word in enumerate(fetchargs):
+        arg = parse_probe_arg(log, ctx, i, word, args, size)
+        args.append(arg)
+        size += arg.size
+    return TraceFprobe(group, event, symbol, is_return, args, maxactive, list(ctx.entry_args))
+
+
+# ---- the probe at work: fentry_trace_func() / fexit_trace_func() ----------------------------
+
+class FprobeHandlers:
+    """The handlers of one trace_fprobe's fprobe: fetch, store, queue the record."""
+
+    def __init__(self, lab: Lab, tf: TraceFprobe) -> None:
+        self.lab, self.tf, self.m = lab, tf, lab.machine
+
+    def _env(self, regs: FtraceRegs | None, retval: int = 0, edata: dict[int, int] | None = None) -> FetchEnv:
+        m = self.m
+        task = m.percpu_u64(m.cpu, PCPU_CURRENT_TASK)
+        comm = m.read(task + TASK_COMM, 16).split(b"\0")[0].decode(errors="replace")
+        ks = m.kallsyms
+
+        def symbol(name: str) -> int | None:
+            try:
+                return ks.lookup_name(name).addr
+            except KeyError:
+                return None
+        return FetchEnv(m, regs, retval, comm, symbol, edata or {})
+
+    def entry(self, fp: Fprobe, entry_ip: int, ret_ip: int, regs: FtraceRegs, data: bytearray) -> bool:
+        tf = self.tf
+        if tf.is_return:                               # keep the $argN the exit prints
+            for k, n in enumerate(tf.entry_args):
+                struct.pack_into("<Q", data, 8 * k, regs.arg(n + 1))
+            return False
+        assert tf.trace_event is not None
+        payload = store_args(self._env(regs), tf.args, struct.pack("<Q", entry_ip), self._symstr)
+        queue_record(self.m, tf.trace_event.id, payload)
+        return False
+
+    def exit(self, fp: Fprobe, entry_ip: int, ret_ip: int, regs: RetRegs, data: bytes) -> None:
+        tf = self.tf
+        assert tf.trace_event is not None
+        edata = {n: struct.unpack_from("<Q", data, 8 * k)[0] for k, n in enumerate(tf.entry_args)
+                 if len(data) >= 8 * (k + 1)}
+        payload = store_args(self._env(None, regs.ax, edata), tf.args,
+                             struct.pack("<QQ", entry_ip, ret_ip), self._symstr)
+        queue_record(self.m, tf.trace_event.id, payload)
+
+    def _symstr(self, addr: int) -> str:
+        return self.m.kallsyms.format_ps(addr)
+
+
+def fprobe_printer(tf: TraceFprobe) -> Callable[[bytes, Callable[[int, bool], str]], str]:
+    """print_fentry_event() / print_fexit_event()."""
+    def print_record(rec: bytes, sym: Callable[[int, bool], str]) -> str:
+        if tf.is_return:
+            func, ret_ip = struct.unpack_from("<QQ", rec, 8)
+            where = f"{sym(ret_ip, True)} <- {sym(func, False)}"
+        else:
+            where = sym(struct.unpack_from("<Q", rec, 8)[0], True)
+        return f"{tf.event}: ({where})" + print_args(tf.args, rec, tf.head, sym)
+    return print_record
+
+
+def event_of(tf: TraceFprobe) -> TraceEvent:
+    """The trace event a new fprobe event gets (ID given when it is added)."""
+    return TraceEvent(tf.group, tf.event, 0, tf.fields(), print_fmt(tf.args, tf.is_return))
+
+
+def compare_arg_types(new: list[ProbeArg], old: list[ProbeArg]) -> int:
+    """trace_probe_compare_arg_type(): 0 if the same, else the 1-based index of the first
+    argument that differs (min(len) + 1 when only the counts differ)."""
+    for i, (a, b) in enumerate(zip(new, old, strict=False)):
+        if (a.name, a.type.name, a.count) != (b.name, b.type.name, b.count):
+            return i + 1
+    return 0 if len(new) == len(old) else min(len(new), len(old)) + 1
+
