@@ -30,7 +30,7 @@ from .trace_fprobe import (
     event_of,
     fprobe_printer,
 )
-from .trace_probe import ERROR_TEXTS, ProbeError, ProbeLog
+from .trace_probe import ERROR_TEXTS, Fetch, ProbeError, ProbeLog, _kstrtol
 
 if TYPE_CHECKING:
     from ..lab import Lab
@@ -108,6 +108,7 @@ class DynEvents:
         elif registry.find(tf.group, tf.event) is not None:
             log.index = 0
             raise log.fail(0, "EVENT_EXIST", errno.EEXIST)
+        self._update_args(tf, log)
         handlers = FprobeHandlers(self.lab, tf)
         fp = Fprobe(handlers.entry, handlers.exit if tf.is_return else None,
                     8 * len(tf.entry_args), name=f"{tf.group}/{tf.event}")
@@ -126,6 +127,21 @@ class DynEvents:
         elif tf.trace_event.enabled:
             fp.enable()
         self.probes.append(tf)
+
+    def _update_args(self, tf: TraceFprobe, log: ProbeLog) -> None:
+        """traceprobe_update_arg(): each ``@SYM[+|-off]`` must name a kernel symbol
+        (ENOENT, logged as BAD_PROBE_ADDR at the probe point) with a readable offset."""
+        ks = self.lab.machine.kallsyms
+        for fetch in (f for a in tf.args for f in _walk(a.fetch) if f.op == "symbol"):
+            text = str(fetch.value)
+            cut = next((i for i, c in enumerate(text) if c in "+-"), len(text))
+            log.index = 1
+            if cut < len(text) and _kstrtol(text[cut:], 0) is None:
+                raise log.fail(0, "FAIL_REG_PROBE")
+            try:
+                ks.lookup_name(text[:cut])
+            except KeyError:
+                raise log.fail(0, "BAD_PROBE_ADDR", errno.ENOENT) from None
 
     def _enable(self, ev: object, on: bool) -> None:
         for p in self.probes:
@@ -178,3 +194,7 @@ class DynEvents:
             raise _err(errno.EBUSY)
         for p in list(self.probes):
             self._free(p)
+
+
+def _walk(f: Fetch) -> list[Fetch]:
+    return [f, *(_walk(f.inner) if f.inner is not None else [])]
