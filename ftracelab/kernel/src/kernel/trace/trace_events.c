@@ -33,6 +33,17 @@ static __always_inline unsigned int tracing_gen_ctx_dec(void)
 	return tracing_gen_ctx() - 1;
 }
 
+/*
+ * trace_buffered_event: with a filter on the event (EVENT_FILE_FL_FILTERED) the
+ * record is built in this CPU's scratch page first; event_commit() asks the
+ * filter (the lab evaluates it: lab_python_event_call) and copies the record into
+ * the ring buffer only if it matches, as trace_event_buffer_commit() does.
+ */
+#define BUFFERED_EVENT_SIZE 4096
+static char trace_buffered_event[NR_CPUS][BUFFERED_EVENT_SIZE] __aligned(8);
+static unsigned int buffered_size[NR_CPUS];
+long lab_python_event_call(long kind, struct trace_event_file *file, void *entry, unsigned long size);
+
 /* trace_event_buffer_reserve() */
 static notrace void *event_reserve(struct trace_event_file *file, unsigned int size,
 				   unsigned int ctx, unsigned long *irqflags)
@@ -41,6 +52,12 @@ static notrace void *event_reserve(struct trace_event_file *file, unsigned int s
 
 	*irqflags = local_irq_save();
 	simulate_work_inline(RB_WRITE_COST_NS);
+	if (unlikely(file->flags & EVENT_FILE_FL_FILTERED) && size <= BUFFERED_EVENT_SIZE) {
+		ent = (struct trace_entry *)trace_buffered_event[smp_processor_id()];
+		buffered_size[smp_processor_id()] = size;
+		fill_entry(ent, file->type, ctx);
+		return ent;
+	}
 	ent = ring_buffer_lock_reserve(global_trace_buffer, size, sched_clock());
 	if (!ent) {
 		local_irq_restore(*irqflags);
@@ -53,6 +70,23 @@ static notrace void *event_reserve(struct trace_event_file *file, unsigned int s
 /* trace_event_buffer_commit() */
 static notrace void event_commit(struct trace_event_file *file, unsigned long irqflags)
 {
+	if (unlikely(file->flags & EVENT_FILE_FL_FILTERED)) {
+		int cpu = smp_processor_id();
+		unsigned int size = buffered_size[cpu];
+		void *ent;
+
+		/* filter_check_discard(): the lab runs the event's filter on the record */
+		if (!lab_python_event_call(1, file, trace_buffered_event[cpu], size)) {
+			local_irq_restore(irqflags);
+			return;
+		}
+		ent = ring_buffer_lock_reserve(global_trace_buffer, size, sched_clock());
+		if (!ent) {
+			local_irq_restore(irqflags);
+			return;
+		}
+		memcpy(ent, trace_buffered_event[cpu], size);      /* ring_buffer_write() */
+	}
 	trace_record_cmdline();
 	ring_buffer_unlock_commit(global_trace_buffer);
 	file->nr_written++;

@@ -257,6 +257,27 @@ lab_python_graph_hook:
 	ret
 	.size lab_python_graph_call, .-lab_python_graph_call
 
+/*
+ * lab_python_event_call(kind, file, entry, size): a trace event's record for the
+ * lab to judge (kind 1: its filter); the answer comes back in %rax.
+ */
+	.globl lab_python_event_call
+	.type lab_python_event_call, @function
+	.p2align 4
+lab_python_event_call:
+	endbr64
+	movabsq	$LAB_MAILBOX, %rax
+	movq	%rdi, 0x00(%rax)
+	movq	%rsi, 0x08(%rax)
+	movq	%rdx, 0x10(%rax)
+	movq	%rcx, 0x18(%rax)
+	movq	$1, 0x28(%rax)
+	.globl lab_python_event_hook
+lab_python_event_hook:
+	movq	0x28(%rax), %rax
+	ret
+	.size lab_python_event_call, .-lab_python_event_call
+
 	.data
 	.p2align 3
 	.globl function_trace_op
