@@ -155,6 +155,7 @@ class TraceArray:
         self.graph = GraphTracer(fgraph, filter_files)
         self.profiler = FunctionProfiler(fgraph, filter_files, lambda: self.graph.thresh_ns)
         self.events = EventRegistry(machine, ftrace.data)
+        self.events.log_err = lambda loc, cmd, errs, code, pos: self.log_err(loc, cmd, errs, code, pos)
         pages = KernelArena(TRACE_PAGES_BASE, TRACE_PAGES_SIZE, align=4096)
         self.buffer = RingBuffer(machine, ftrace.data, pages)
         self.tracer = TRACERS["nop"]

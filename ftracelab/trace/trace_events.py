@@ -30,7 +30,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..formats.format_file import parse_format
+from ..machine.hooks import RawCallHook
+from ..machine.memory import PCPU_CURRENT_TASK
 from .trace_entries import Field, format_file
+from .trace_events_filter import FILTER_ERRORS, EventFilter, FilterError, parse_filter
 
 if TYPE_CHECKING:
     from ..machine.cpu import Machine
@@ -40,6 +44,13 @@ if TYPE_CHECKING:
 __all__ = ["SYSCALLS", "EventRegistry", "TraceEvent"]
 
 TRACE_LAST_TYPE = 20
+TASK_COMM = 0x08
+ERRNO_CODE = FILTER_ERRORS.index("Error")
+BAD_SUBSYS_FILTER = FILTER_ERRORS.index("Couldn't find or set field in one of a subsystem's events")
+EVENT_FILE_FL_FILTERED = 1 << 3
+SUBSYSTEM_FILTER_HELP = ("### global filter ###\n# Use this to set filters for multiple events.\n"
+                         "# Only events with the given fields will be affected.\n"
+                         "# If no events are modified, an error message will be displayed here\n")
 EVENT_FILE_FL_ENABLED = 1 << 0
 EVENT_FILE_FL_SOFT_DISABLED = 1 << 6
 FILE_SIZE = 0x18
@@ -150,6 +161,7 @@ class TraceEvent:
     syscall: tuple[int, bool] | None = None   # (nr, is_enter) for syscalls events
     enabled: bool = False
     on_enable: Callable[[bool], None] | None = None   # a dynamic event's probes
+    filter: EventFilter | None = None                  # set (parsed) filter, or the failed one
     printer: Callable[[bytes, Callable[[int, bool], str]], str] | None = None   # its own output
 
     @property
@@ -169,6 +181,8 @@ class EventRegistry:
     arena: KernelArena
     events: list[TraceEvent] = field(default_factory=list)
     _fs: TraceFS | None = None
+    log_err: Callable[[str, str, tuple[str, ...], int, int], None] = lambda loc, cmd, errs, code, pos: None
+    _hook: RawCallHook | None = None
 
     def __post_init__(self) -> None:
         names = self.m.read(self.m.symbols["lab_tp_names"], 512).split(b"\0\0")[0].split(b"\0")
@@ -203,10 +217,11 @@ class EventRegistry:
         """trace_probe_unregister_event_call(): its files go (the caller checked it is idle)."""
         self.events.remove(ev)
         if self._fs is not None:
-            for name in ("enable", "id", "format"):
+            for name in ("enable", "id", "format", "filter"):
                 self._fs.remove_file(f"events/{ev.path}/{name}")
             if not any(e.system == ev.system for e in self.events):
                 self._fs.remove_file(f"events/{ev.system}/enable")
+                self._fs.remove_file(f"events/{ev.system}/filter")
             else:
                 self._register_system(self._fs, ev.system)
 
@@ -282,10 +297,89 @@ class EventRegistry:
         evs = [e for e in self.events if e.system == system]
         fs.add_file(f"events/{system}/enable", read=self._state_reader(evs),
                     write=self._enable_writer(evs, f"events/{system}/enable"), mode=0o644)
+        fs.add_file(f"events/{system}/filter", read=lambda: SUBSYSTEM_FILTER_HELP,
+                    write=lambda t, a: self._write_system_filter(system, t), mode=0o644)
+
+    # ---- filters: event_filter_write(), apply_subsystem_event_filter() ---------------------
+    def _write_filter(self, ev: TraceEvent, text: str) -> None:
+        if len(text) >= 4096:
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), f"events/{ev.path}/filter")
+        stored = text.rstrip(" \t\n\v\f\r")
+        if stored.strip() == "0":
+            self._set_filter(ev, None)
+            return
+        err = self._apply_filter(ev, stored)
+        if err is not None:
+            self.log_err("event filter parse error", stored, FILTER_ERRORS, err.code or ERRNO_CODE,
+                         err.pos if err.code else 0)
+            raise OSError(err.errno, os.strerror(err.errno), f"events/{ev.path}/filter")
+
+    def _apply_filter(self, ev: TraceEvent, text: str) -> FilterError | None:
+        """Parse ``text`` against the event's fields; the event keeps the result (the
+        failed filter too: it then passes every record)."""
+        fmt = parse_format(ev.format, system=ev.system)
+        try:
+            tree = parse_filter(text, fmt, self.m.ncpus, self._function_span)
+        except FilterError as exc:
+            self._set_filter(ev, EventFilter(text, None, exc))
+            return exc
+        self._set_filter(ev, EventFilter(text, tree))
+        return None
+
+    def _write_system_filter(self, system: str, text: str) -> None:
+        stored = text.rstrip(" \t\n\v\f\r")
+        if len(text) >= 4096:
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), f"events/{system}/filter")
+        for ev in [e for e in self.newest_first() if e.system == system]:
+            if stored.strip() == "0":
+                self._set_filter(ev, None)
+            elif self._apply_filter(ev, stored) is not None:
+                bad = FilterError(BAD_SUBSYS_FILTER, 0, errno.EINVAL)
+                self._set_filter(ev, EventFilter(stored, None, bad))
+                self.log_err("event filter parse error", stored, FILTER_ERRORS, BAD_SUBSYS_FILTER, 0)
+
+    def _set_filter(self, ev: TraceEvent, filt: EventFilter | None) -> None:
+        ev.filter = filt
+        active = filt is not None and filt.tree is not None
+        flags = self.m.read_u64(ev.file + FILE_FLAGS)
+        flags = flags | EVENT_FILE_FL_FILTERED if active else flags & ~EVENT_FILE_FL_FILTERED
+        self.m.write_u64(ev.file + FILE_FLAGS, flags)
+        if active and self._hook is None:
+            self._hook = RawCallHook(self.m, self.m.symbols["lab_python_event_hook"], self._on_event)
+
+    def _function_span(self, name: str) -> tuple[int, int] | None:
+        """.function: the [start, end) of the function named (or containing the address)."""
+        ks = self.m.kallsyms
+        try:
+            addr = int(name, 16) if name.startswith("0x") else ks.lookup_name(name).addr
+        except (KeyError, ValueError):
+            return None
+        hit = ks.lookup(addr)
+        return None if hit is None else (hit[0].addr, hit[0].addr + hit[0].size)
+
+    def _on_event(self, kind: int, file: int, entry: int, size: int) -> None:
+        """lab_python_event_call(): a filtered event's record (kind 1: from its file,
+        kind 2: a probe event's, by ID). Runs inside the emulation."""
+        m = self.m
+        ev = next((e for e in self.events if (e.file == file if kind == 1 else e.id == file)), None)
+        keep = True
+        if ev is not None and ev.filter is not None:
+            task = m.percpu_u64(m.cpu, PCPU_CURRENT_TASK)
+            comm = m.read(task + TASK_COMM, 16).split(b"\0")[0].decode(errors="replace")
+            keep = ev.filter.match(m.read(entry, size), m.cpu, comm, self._read_str)
+        m.mailbox[5] = int(keep)
+
+    def _read_str(self, addr: int) -> bytes:
+        try:
+            return self.m.read(addr, 1024).split(b"\0")[0]
+        except Exception:               # an unreadable pointer compares as empty  # noqa: BLE001
+            return b""
 
     def _register_event(self, fs: TraceFS, ev: TraceEvent) -> None:
         fs.add_file(f"events/{ev.path}/enable", read=self._state_reader([ev]),
                     write=self._enable_writer([ev], f"events/{ev.path}/enable"), mode=0o644)
+        fs.add_file(f"events/{ev.path}/filter", read=lambda: ev.filter.show() if ev.filter else "none\n",
+                    write=lambda t, a: self._write_filter(ev, t), mode=0o644)
         fs.add_file(f"events/{ev.path}/id", read=self._text(f"{ev.id}\n"), mode=0o444)
         fs.add_file(f"events/{ev.path}/format", read=lambda: ev.format, mode=0o444)
 

@@ -171,8 +171,9 @@ def store_args(env: FetchEnv, args: Sequence[ProbeArg], head: bytes,
     return bytes(out + tail)
 
 
-def queue_record(m: Machine, event_id: int, payload: bytes) -> bool:
-    """Queue a record for lab_emit_pending(); False when the mailbox is full."""
+def queue_record(m: Machine, event_id: int, payload: bytes, filtered: bool = False) -> bool:
+    """Queue a record for lab_emit_pending() (``filtered``: ask the event's filter
+    first, on the record as it will be written); False when the mailbox is full."""
     base = ctypes.addressof(m.mailbox)
     count = ctypes.c_uint32.from_address(base + PENDING_COUNT)
     at = PENDING_RECORDS
@@ -181,7 +182,8 @@ def queue_record(m: Machine, event_id: int, payload: bytes) -> bool:
         at += 8 + (length + 7) // 8 * 8
     if at + 8 + len(payload) > MAILBOX_SIZE or len(payload) > 0xFFFF:
         return False
-    ctypes.memmove(base + at, struct.pack("<HHI", event_id, len(payload), 0) + payload, 8 + len(payload))
+    head = struct.pack("<HHI", event_id, len(payload), int(filtered))
+    ctypes.memmove(base + at, head + payload, 8 + len(payload))
     count.value += 1
     return True
 

@@ -292,11 +292,14 @@ notrace void function_trace_probe_call(unsigned long ip, unsigned long parent_ip
  * returned, each as trace_event_buffer_reserve()/commit() would.
  *
  *   mailbox+0x80   u32 count
- *   mailbox+0x100  per record: u16 type, u16 length, u32 pad, payload (8-byte aligned)
+ *   mailbox+0x100  per record: u16 type, u16 length, u32 filtered, payload (8-byte aligned)
  */
 #define LAB_MAILBOX 0xffff888000f00000ul        /* machine/memory.py LAB_MAILBOX */
 #define LAB_PENDING_COUNT (LAB_MAILBOX + 0x80)
 #define LAB_PENDING_RECORDS (LAB_MAILBOX + 0x100)
+
+long lab_python_event_call(long kind, void *file, void *entry, unsigned long size);
+static char lab_emit_scratch[4096] __aligned(8);
 
 notrace void lab_emit_pending(void)
 {
@@ -306,11 +309,19 @@ notrace void lab_emit_pending(void)
 
 	for (i = 0; i < *count; i++) {
 		unsigned short type = *(unsigned short *)rec, len = *(unsigned short *)(rec + 2);
+		unsigned int filtered = *(unsigned int *)(rec + 4);     /* the event has a filter */
 		unsigned int ctx = tracing_gen_ctx();
 		unsigned long irqflags = local_irq_save();
 		struct trace_entry *ent;
 
 		simulate_work_inline(RB_WRITE_COST_NS);
+		if (filtered) {         /* trace_buffered_event, and the lab judges the filter */
+			ent = (struct trace_entry *)lab_emit_scratch;
+			fill_entry(ent, type, ctx);
+			memcpy(ent + 1, rec + 8, len);
+			if (!lab_python_event_call(2, (void *)(unsigned long)type, ent, sizeof(*ent) + len))
+				goto next;
+		}
 		ent = ring_buffer_lock_reserve(global_trace_buffer, sizeof(*ent) + len, sched_clock());
 		if (ent) {
 			fill_entry(ent, type, ctx);
@@ -318,6 +329,7 @@ notrace void lab_emit_pending(void)
 			trace_record_cmdline();
 			ring_buffer_unlock_commit(global_trace_buffer);
 		}
+next:
 		local_irq_restore(irqflags);
 		rec += 8 + ((len + 7u) & ~7u);
 	}
