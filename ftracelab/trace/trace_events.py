@@ -33,8 +33,10 @@ from typing import TYPE_CHECKING
 from ..formats.format_file import parse_format
 from ..machine.hooks import RawCallHook
 from ..machine.memory import PCPU_CURRENT_TASK
-from .trace_entries import Field, format_file
+from .trace_entries import TRACE_STACK, Field, format_file
 from .trace_events_filter import FILTER_ERRORS, EventFilter, FilterError, parse_filter
+from .trace_events_trigger import TRIGGER_TYPE, Trigger, fire, parse_trigger, stack_record, triggers_text
+from .trace_probe_tmpl import queue_record
 
 if TYPE_CHECKING:
     from ..machine.cpu import Machine
@@ -48,6 +50,9 @@ TASK_COMM = 0x08
 ERRNO_CODE = FILTER_ERRORS.index("Error")
 BAD_SUBSYS_FILTER = FILTER_ERRORS.index("Couldn't find or set field in one of a subsystem's events")
 EVENT_FILE_FL_FILTERED = 1 << 3
+EVENT_FILE_FL_TRIGGER_MODE = 1 << 7
+TASK_STACK = 0x50            # task_struct.stack (include/kernel.h)
+THREAD_SIZE = 16384
 SUBSYSTEM_FILTER_HELP = ("### global filter ###\n# Use this to set filters for multiple events.\n"
                          "# Only events with the given fields will be affected.\n"
                          "# If no events are modified, an error message will be displayed here\n")
@@ -162,6 +167,7 @@ class TraceEvent:
     enabled: bool = False
     on_enable: Callable[[bool], None] | None = None   # a dynamic event's probes
     filter: EventFilter | None = None                  # set (parsed) filter, or the failed one
+    triggers: list[Trigger] = field(default_factory=list)   # newest first
     printer: Callable[[bytes, Callable[[int, bool], str]], str] | None = None   # its own output
 
     @property
@@ -217,7 +223,7 @@ class EventRegistry:
         """trace_probe_unregister_event_call(): its files go (the caller checked it is idle)."""
         self.events.remove(ev)
         if self._fs is not None:
-            for name in ("enable", "id", "format", "filter"):
+            for name in ("enable", "id", "format", "filter", "trigger"):
                 self._fs.remove_file(f"events/{ev.path}/{name}")
             if not any(e.system == ev.system for e in self.events):
                 self._fs.remove_file(f"events/{ev.system}/enable")
@@ -244,16 +250,7 @@ class EventRegistry:
         ev.enabled = on
         if ev.on_enable is not None:
             ev.on_enable(on)
-        flags = self.m.read_u64(ev.file + FILE_FLAGS)
-        flags = flags | EVENT_FILE_FL_ENABLED if on else flags & ~EVENT_FILE_FL_ENABLED
-        self.m.write_u64(ev.file + FILE_FLAGS, flags)
-        if ev.syscall is not None:        # reg_event_syscall_enter/exit()
-            nr, enter = ev.syscall
-            table = self.m.symbols["enter_syscall_files" if enter else "exit_syscall_files"]
-            self.m.write_u64(table + 8 * nr, ev.file if on else 0)
-        on_syscall = any(e.enabled and (e.syscall is not None or e.system == "raw_syscalls")
-                         for e in self.events)
-        self.m.write_u32(self.m.symbols["syscall_tracepoints"], int(on_syscall))
+        self._update_flags(ev)
 
     def set_clr_event(self, text: str, on: bool) -> int:
         """ftrace_set_clr_event(): ``system:event``, where an empty or ``*`` part
@@ -338,14 +335,55 @@ class EventRegistry:
                 self._set_filter(ev, EventFilter(stored, None, bad))
                 self.log_err("event filter parse error", stored, FILTER_ERRORS, BAD_SUBSYS_FILTER, 0)
 
+    # ---- triggers: event_trigger_write() -------------------------------------------------
+    def _write_trigger(self, ev: TraceEvent, text: str) -> None:
+        path = f"events/{ev.path}/trigger"
+
+        def compile_filter(filter_text: str) -> EventFilter:
+            fmt = parse_format(ev.format, system=ev.system)
+            try:
+                tree = parse_filter(filter_text, fmt, self.m.ncpus, self._function_span)
+                return EventFilter(filter_text, tree)
+            except FilterError as exc:
+                self.log_err("event filter parse error", filter_text, FILTER_ERRORS, exc.code or ERRNO_CODE,
+                             exc.pos if exc.code else 0)
+                return EventFilter(filter_text, None, exc)
+        remove, trigger = parse_trigger(text, path, compile_filter)
+        same = [t for t in ev.triggers if TRIGGER_TYPE[t.cmd] == TRIGGER_TYPE[trigger.cmd]]
+        if remove:
+            if same:
+                ev.triggers.remove(same[0])
+        elif same:
+            raise OSError(errno.EEXIST, os.strerror(errno.EEXIST), path)
+        else:
+            ev.triggers.insert(0, trigger)
+        self._update_flags(ev)
+
+    def _update_flags(self, ev: TraceEvent) -> None:
+        """The file's flags for the image: ENABLED, FILTERED, TRIGGER_MODE (soft mode:
+        the tracepoint runs for the triggers even while the event is off)."""
+        flags = self.m.read_u64(ev.file + FILE_FLAGS)
+        flags &= ~(EVENT_FILE_FL_ENABLED | EVENT_FILE_FL_FILTERED | EVENT_FILE_FL_TRIGGER_MODE)
+        if ev.enabled:
+            flags |= EVENT_FILE_FL_ENABLED
+        if ev.filter is not None and ev.filter.tree is not None:
+            flags |= EVENT_FILE_FL_FILTERED
+        if ev.triggers:
+            flags |= EVENT_FILE_FL_TRIGGER_MODE
+        self.m.write_u64(ev.file + FILE_FLAGS, flags)
+        if ev.syscall is not None:                   # reg_event_syscall_enter/exit()
+            nr, enter = ev.syscall
+            table = self.m.symbols["enter_syscall_files" if enter else "exit_syscall_files"]
+            self.m.write_u64(table + 8 * nr, ev.file if ev.enabled or ev.triggers else 0)
+        on_syscall = any((e.enabled or e.triggers) and (e.syscall is not None or e.system == "raw_syscalls")
+                         for e in self.events)
+        self.m.write_u32(self.m.symbols["syscall_tracepoints"], int(on_syscall))
+        if (flags & (EVENT_FILE_FL_FILTERED | EVENT_FILE_FL_TRIGGER_MODE)) and self._hook is None:
+            self._hook = RawCallHook(self.m, self.m.symbols["lab_python_event_hook"], self._on_event)
+
     def _set_filter(self, ev: TraceEvent, filt: EventFilter | None) -> None:
         ev.filter = filt
-        active = filt is not None and filt.tree is not None
-        flags = self.m.read_u64(ev.file + FILE_FLAGS)
-        flags = flags | EVENT_FILE_FL_FILTERED if active else flags & ~EVENT_FILE_FL_FILTERED
-        self.m.write_u64(ev.file + FILE_FLAGS, flags)
-        if active and self._hook is None:
-            self._hook = RawCallHook(self.m, self.m.symbols["lab_python_event_hook"], self._on_event)
+        self._update_flags(ev)
 
     def _function_span(self, name: str) -> tuple[int, int] | None:
         """.function: the [start, end) of the function named (or containing the address)."""
@@ -358,16 +396,45 @@ class EventRegistry:
         return None if hit is None else (hit[0].addr, hit[0].addr + hit[0].size)
 
     def _on_event(self, kind: int, file: int, entry: int, size: int) -> None:
-        """lab_python_event_call(): a filtered event's record (kind 1: from its file,
-        kind 2: a probe event's, by ID). Runs inside the emulation."""
+        """lab_python_event_call(): a filtered or triggering event's record (kind 1:
+        from its file, kind 2: a probe event's, by ID); keep it? Runs inside the
+        emulation: the triggers fire here (traceon now, traceoff and stacktrace after
+        the record, through the mailbox)."""
         m = self.m
         ev = next((e for e in self.events if (e.file == file if kind == 1 else e.id == file)), None)
-        keep = True
-        if ev is not None and ev.filter is not None:
-            task = m.percpu_u64(m.cpu, PCPU_CURRENT_TASK)
-            comm = m.read(task + TASK_COMM, 16).split(b"\0")[0].decode(errors="replace")
-            keep = ev.filter.match(m.read(entry, size), m.cpu, comm, self._read_str)
+        if ev is None:
+            m.mailbox[5] = 1
+            return
+        task = m.percpu_u64(m.cpu, PCPU_CURRENT_TASK)
+        comm = m.read(task + TASK_COMM, 16).split(b"\0")[0].decode(errors="replace")
+        rec = m.read(entry, size)
+        keep = ev.enabled and (ev.filter is None or ev.filter.match(rec, m.cpu, comm, self._read_str))
+        if ev.triggers:
+            buffer = m.read_u64(m.symbols["global_trace_buffer"])
+            tracing_on = m.read(buffer, 4) == bytes(4)
+            on, off, stack = fire(ev.triggers, rec, tracing_on, m.cpu, comm)
+            if on:
+                m.write_u32(buffer, 0)                   # tracer_tracing_on(), before the record
+            if off:
+                m.mailbox[6] = 1                         # POST_TRACEOFF
+            if stack:
+                queue_record(m, TRACE_STACK, self._stack(task))
         m.mailbox[5] = int(keep)
+
+    def _stack(self, task: int) -> bytes:
+        """The stacktrace trigger's kernel_stack record: the frames above the event's
+        tracing code."""
+        m, ks = self.m, self.m.kallsyms
+        base = m.read_u64(task + TASK_STACK)
+
+        def on_stack(addr: int) -> bool:
+            return base <= addr < base + THREAD_SIZE - 16
+
+        def tracing(ret: int) -> bool:
+            hit = ks.lookup(ret)
+            name = hit[0].name if hit else ""
+            return name.startswith(("trace_event_raw_event_", "event_commit", "ftrace_syscall_"))
+        return stack_record(m.read_u64, m.reg("rbp"), on_stack, tracing)
 
     def _read_str(self, addr: int) -> bytes:
         try:
@@ -380,6 +447,8 @@ class EventRegistry:
                     write=self._enable_writer([ev], f"events/{ev.path}/enable"), mode=0o644)
         fs.add_file(f"events/{ev.path}/filter", read=lambda: ev.filter.show() if ev.filter else "none\n",
                     write=lambda t, a: self._write_filter(ev, t), mode=0o644)
+        fs.add_file(f"events/{ev.path}/trigger", read=lambda: triggers_text(ev.triggers),
+                    write=lambda t, a: self._write_trigger(ev, t), mode=0o640)
         fs.add_file(f"events/{ev.path}/id", read=self._text(f"{ev.id}\n"), mode=0o444)
         fs.add_file(f"events/{ev.path}/format", read=lambda: ev.format, mode=0o444)
 
@@ -416,6 +485,9 @@ class EventRegistry:
 
 
 def _state(evs: list[TraceEvent]) -> str:
-    """event_enable_read()/system_enable_read(): 0, 1, or X when mixed."""
+    """event_enable_read() (0 or 1, ``*`` in soft mode: triggers attached) and
+    system_enable_read() (0, 1, or X when mixed)."""
+    if len(evs) == 1:
+        return f"{int(evs[0].enabled)}{'*' if evs[0].triggers else ''}\n"
     states = {ev.enabled for ev in evs}
     return "X\n" if len(states) > 1 else ("1\n" if True in states else "0\n")

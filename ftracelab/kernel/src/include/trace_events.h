@@ -43,12 +43,12 @@ enum lab_tracepoint {
 
 extern struct trace_event_file *tp_files[NR_LAB_TRACEPOINTS];
 
-/* An event is on when its file is registered and enabled (trace_trigger_soft_disabled aside). */
+/* An event's tracepoint runs when its file is enabled, or in soft mode for its triggers. */
 static __always_inline struct trace_event_file *tp_file(int tp)
 {
 	struct trace_event_file *file = tp_files[tp];
 
-	return (file && (file->flags & EVENT_FILE_FL_ENABLED)) ? file : NULL;
+	return (file && (file->flags & (EVENT_FILE_FL_ENABLED | EVENT_FILE_FL_TRIGGER_MODE))) ? file : NULL;
 }
 
 #define LOCAL_TIMER_VECTOR 0xec

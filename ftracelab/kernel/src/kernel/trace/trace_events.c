@@ -52,7 +52,8 @@ static notrace void *event_reserve(struct trace_event_file *file, unsigned int s
 
 	*irqflags = local_irq_save();
 	simulate_work_inline(RB_WRITE_COST_NS);
-	if (unlikely(file->flags & EVENT_FILE_FL_FILTERED) && size <= BUFFERED_EVENT_SIZE) {
+	if (unlikely(file->flags & (EVENT_FILE_FL_FILTERED | EVENT_FILE_FL_TRIGGER_MODE)) &&
+	    size <= BUFFERED_EVENT_SIZE) {
 		ent = (struct trace_entry *)trace_buffered_event[smp_processor_id()];
 		buffered_size[smp_processor_id()] = size;
 		fill_entry(ent, file->type, ctx);
@@ -67,25 +68,40 @@ static notrace void *event_reserve(struct trace_event_file *file, unsigned int s
 	return ent;
 }
 
-/* trace_event_buffer_commit() */
+/*
+ * trace_event_buffer_commit(). With a filter or triggers on the event the lab
+ * judges the record (lab_python_event_call: filter_match_preds() and
+ * event_triggers_call(), which may turn tracing on first); what the post
+ * triggers leave (traceoff, a stacktrace record) is done after the record.
+ */
+#define LAB_MAILBOX_POST ((volatile unsigned long *)(0xffff888000f00000ul + 0x30))
+#define POST_TRACEOFF 1ul
+void lab_emit_pending(void);
+
 static notrace void event_commit(struct trace_event_file *file, unsigned long irqflags)
 {
-	if (unlikely(file->flags & EVENT_FILE_FL_FILTERED)) {
+	if (unlikely(file->flags & (EVENT_FILE_FL_FILTERED | EVENT_FILE_FL_TRIGGER_MODE))) {
 		int cpu = smp_processor_id();
 		unsigned int size = buffered_size[cpu];
+		unsigned long post;
 		void *ent;
 
-		/* filter_check_discard(): the lab runs the event's filter on the record */
-		if (!lab_python_event_call(1, file, trace_buffered_event[cpu], size)) {
-			local_irq_restore(irqflags);
-			return;
+		*LAB_MAILBOX_POST = 0;
+		if (lab_python_event_call(1, file, trace_buffered_event[cpu], size)) {
+			ent = ring_buffer_lock_reserve(global_trace_buffer, size, sched_clock());
+			if (ent) {
+				memcpy(ent, trace_buffered_event[cpu], size);      /* ring_buffer_write() */
+				trace_record_cmdline();
+				ring_buffer_unlock_commit(global_trace_buffer);
+				file->nr_written++;
+			}
 		}
-		ent = ring_buffer_lock_reserve(global_trace_buffer, size, sched_clock());
-		if (!ent) {
-			local_irq_restore(irqflags);
-			return;
-		}
-		memcpy(ent, trace_buffered_event[cpu], size);      /* ring_buffer_write() */
+		post = *LAB_MAILBOX_POST;
+		lab_emit_pending();                     /* a stacktrace trigger's record */
+		if (post & POST_TRACEOFF)
+			global_trace_buffer->record_disabled = 1;          /* tracer_tracing_off() */
+		local_irq_restore(irqflags);
+		return;
 	}
 	trace_record_cmdline();
 	ring_buffer_unlock_commit(global_trace_buffer);
@@ -317,7 +333,7 @@ notrace void ftrace_syscall_enter(struct pt_regs *regs, long id)
 		}
 	}
 	if (id >= 0 && id < NR_syscalls && (file = enter_syscall_files[id]) &&
-	    (file->flags & EVENT_FILE_FL_ENABLED)) {
+	    (file->flags & (EVENT_FILE_FL_ENABLED | EVENT_FILE_FL_TRIGGER_MODE))) {
 		struct syscall_trace_enter *entry;
 
 		nb = syscall_nb_args[id];
@@ -350,7 +366,7 @@ notrace void ftrace_syscall_exit(struct pt_regs *regs, long ret)
 		}
 	}
 	if (id >= 0 && id < NR_syscalls && (file = exit_syscall_files[id]) &&
-	    (file->flags & EVENT_FILE_FL_ENABLED)) {
+	    (file->flags & (EVENT_FILE_FL_ENABLED | EVENT_FILE_FL_TRIGGER_MODE))) {
 		struct syscall_trace_exit *entry;
 
 		entry = event_reserve(file, sizeof(*entry), tracing_gen_ctx(), &irqflags);
