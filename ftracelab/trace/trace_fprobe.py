@@ -176,16 +176,17 @@ class FprobeHandlers:
 
     def _env(self, regs: FtraceRegs | None, retval: int = 0, edata: dict[int, int] | None = None) -> FetchEnv:
         m = self.m
-        task = m.percpu_u64(m.cpu, PCPU_CURRENT_TASK)
-        comm = m.read(task + TASK_COMM, 16).split(b"\0")[0].decode(errors="replace")
-        ks = m.kallsyms
 
-        def symbol(name: str) -> int | None:
-            try:
-                return ks.lookup_name(name).addr
-            except KeyError:
-                return None
-        return FetchEnv(m, regs, retval, comm, symbol, edata or {})
+        def comm() -> str:
+            task = m.percpu_u64(m.cpu, PCPU_CURRENT_TASK)
+            return m.read(task + TASK_COMM, 16).split(b"\0")[0].decode(errors="replace")
+        return FetchEnv(m, regs, retval, comm, self._symbol, edata or {})
+
+    def _symbol(self, name: str) -> int | None:
+        try:
+            return self.m.kallsyms.lookup_name(name).addr
+        except KeyError:
+            return None
 
     def entry(self, fp: Fprobe, entry_ip: int, ret_ip: int, regs: FtraceRegs, data: bytearray) -> bool:
         tf = self.tf

@@ -43,9 +43,13 @@ class FetchEnv:
     m: Machine
     regs: FtraceRegs | None = None
     retval: int = 0
-    comm: str = ""
+    comm_of: Callable[[], str] = lambda: ""       # current's comm, read only when asked
     symbol: Callable[[str], int | None] = lambda name: None
     edata: Mapping[int, int] = field(default_factory=dict)
+
+    @property
+    def comm(self) -> str:
+        return self.comm_of()
 
     def read(self, addr: int, size: int) -> bytes:
         try:

@@ -170,6 +170,7 @@ class Fgraph:
         self.graph_ops: FtraceOps | None = None
         self._by_addr: dict[int, FgraphOps] = {}
         self._py_hook: RawCallHook | None = None
+        self._names: dict[int, str] = {}
 
     def register(self, entryfunc: str | PyEntryFunc = "lab_graph_entry",
                  retfunc: str | PyReturnFunc | None = "lab_graph_return",
@@ -233,6 +234,14 @@ class Fgraph:
         gops.data_size = size
         self.machine.write_u32(gops.addr + self.offsets.gops_data_size, size)
 
+    def _name(self, ip: int) -> str:
+        """%ps of a traced function, remembered (the same few come back every call)."""
+        name = self._names.get(ip)
+        if name is None:
+            hit = self.machine.kallsyms.lookup(ip)
+            name = self._names[ip] = hit[0].name if hit is not None else ""
+        return name
+
     def _native(self, func: str | Callable[..., Any], python_stub: str) -> int:
         """The address the fgraph_ops holds: the native function, or the Python stub."""
         return self.machine.kallsyms.lookup_name(func if isinstance(func, str) else python_stub).addr
@@ -244,10 +253,9 @@ class Fgraph:
         fregs = m.mailbox[4]
         if gops is None:
             return
-        hit = m.kallsyms.lookup(m.read_u64(trace))
-        name = hit[0].name if hit is not None else ""
         if kind == PY_ENTRY:
             func, depth = GRAPH_ENT.unpack(m.read(trace, GRAPH_ENT.size))
+            name = self._name(func)
             missed = bool(gops.data_size) and not data
             ent = GraphEnt(func, depth, name, bytearray(gops.data_size),
                            None if missed else FtraceRegs(m, fregs, False, False))
@@ -259,6 +267,7 @@ class Fgraph:
             m.mailbox[5] = int(taken)
         elif kind & 0xFF == PY_RETURN:
             func, retval, depth, overrun, calltime, rettime = GRAPH_RET.unpack(m.read(trace, GRAPH_RET.size))
+            name = self._name(func)
             ret = GraphRet(func, retval, depth, overrun, calltime, rettime, name,
                            m.read(data, kind >> 8) if data else b"", fregs)
             gops.py_returns += 1
