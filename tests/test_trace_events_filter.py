@@ -8,6 +8,8 @@ import errno
 import struct
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ftracelab import Lab
 from ftracelab.formats.format_file import parse_format
@@ -184,3 +186,37 @@ def test_filters_on_probe_events(lab: Lab) -> None:
     assert lab.run("cat").completed
     df = lab.trace().df_events()
     assert sorted(df["ret"].tolist()) == [3104, 4096]
+
+
+PREDS = {"a == -5": True, "a > 0": False, "b & 0x10": True, 'e == "bash"': True, 'e ~ "z*"': False,
+         "h < 100": False, "cpu == 2": True, 'comm ~ "*as*"': True}
+
+
+def _expr(draw: st.DrawFn, depth: int = 0) -> tuple[str, bool]:
+    kind = draw(st.sampled_from(["pred", "pred", "not", "and", "or", "paren"] if depth < 3 else ["pred"]))
+    if kind == "pred":
+        text = draw(st.sampled_from(sorted(PREDS)))
+        return text, PREDS[text]
+    if kind == "not":
+        text, value = _expr(draw, depth + 1)
+        return f"!({text})", not value
+    if kind == "paren":
+        text, value = _expr(draw, depth + 1)
+        return f"({text})", value
+    (lt, lv), (rt, rv) = _expr(draw, depth + 1), _expr(draw, depth + 1)
+    sep = draw(st.sampled_from([" ", "", "  "]))
+    if kind == "and":
+        return f"({lt}){sep}&&{sep}({rt})", lv and rv
+    return f"({lt}){sep}||{sep}({rt})", lv or rv
+
+
+@st.composite
+def expressions(draw: st.DrawFn) -> tuple[str, bool]:
+    return _expr(draw)
+
+
+@given(expressions())
+def test_boolean_structure_is_ordinary_logic(case: tuple[str, bool]) -> None:
+    """Any nesting of &&, || and ! over predicates evaluates as plain boolean logic."""
+    text, expected = case
+    assert EventFilter(text, _parse(text)).match(_record(), cpu=2, comm="bash") is expected
