@@ -33,6 +33,7 @@ from .trace.fprobe import FprobeManager
 from .trace.ftrace import mcount_locations
 from .trace.ftrace_files import FilterFiles
 from .trace.ftrace_update import Ftrace
+from .trace.kprobes import Kprobes
 from .trace.trace import TraceArray
 from .trace.trace_dynevent import DynEvents
 from .trace.trace_stat import FunctionProfiler
@@ -60,6 +61,7 @@ class Lab:
         self.ftrace = Ftrace(self.machine, self.text_poker)
         self.fgraph = Fgraph(self.ftrace)
         self.fprobe = FprobeManager(self.fgraph, self.ftrace.data)
+        self.kprobes = Kprobes(self.ftrace)
         self.filter_files = FilterFiles(self.ftrace)
         self.tracefs = TraceFS()
         self.tracefs.add_file("available_filter_functions",
