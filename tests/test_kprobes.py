@@ -12,7 +12,7 @@ import pytest
 
 from ftracelab import Lab
 from ftracelab.arch.x86_64.kprobes import analyse, boundaries, jcc_taken, xol_copy
-from ftracelab.trace.kprobes import Kprobe, KprobeError
+from ftracelab.trace.kprobes import Kprobe, KprobeError, Kretprobe, KretprobeInstance
 
 
 def _unprobed(workload: str) -> tuple[int, int, int, int | None]:
@@ -43,10 +43,12 @@ def test_refused_places(lab: Lab) -> None:
         assert info.value.errno == err, kp
     assert lab.machine.read(lab.machine.kallsyms.lookup_name("ksys_read").addr, 176) == before
     assert not lab.kprobes.by_addr
-    lab.kprobes.register(Kprobe("ksys_read", 0x38))
+    kp = lab.kprobes.register(Kprobe("ksys_read", 0x38))
     with pytest.raises(KprobeError) as info:
-        lab.kprobes.register(Kprobe("ksys_read", 0x38))
+        lab.kprobes.register(kp)                            # the same kprobe twice
     assert info.value.errno == errno.EEXIST
+    other = lab.kprobes.register(Kprobe("ksys_read", 0x38))   # another one there: aggregated
+    assert lab.kprobes.by_addr[kp.addr] == [kp, other] and other.insn is kp.insn
 
 
 def test_symbol_plus_zero_is_a_kprobe_on_ftrace(lab: Lab) -> None:
@@ -168,6 +170,34 @@ def test_handler_exceptions_stop_the_run_cleanly(lab: Lab) -> None:
     lab.kprobes.register(Kprobe("ksys_read", 0x38, pre_handler=boom))
     with pytest.raises(Exception, match="student bug"):
         lab.run("cat")
+
+
+def test_kretprobe(lab: Lab) -> None:
+    """A kretprobe on vfs_read across sleeps (slow-read): the entry handler keeps
+    $arg3 in ri.data, the handler sees the return value and the real return address,
+    maxactive bounds the instances in flight, and the workload is unchanged."""
+    want = _unprobed("slow-read")
+    ks = lab.machine.kallsyms
+    seen: list[tuple[int, int, str]] = []
+
+    def entry(ri: KretprobeInstance, regs: Any) -> None:
+        ri.data[:8] = regs.arg(3).to_bytes(8, "little")
+
+    def ret(ri: KretprobeInstance, regs: Any) -> None:
+        assert regs.ip == ri.ret_addr
+        seen.append((int.from_bytes(ri.data[:8], "little"), regs.rax, ks.format_ps(ri.ret_addr)))
+    rp = lab.kprobes.register_kretprobe(Kretprobe("vfs_read", ret, entry, data_size=8))
+    assert rp.maxactive == 10 and rp.kp is not None and rp.kp.on_ftrace
+    rec = lab.run("slow-read")
+    assert rec.completed and rec.syscalls == want[1]
+    assert seen and {c for c, _, _ in seen} == {1024} and {w for _, _, w in seen} == {"ksys_read+0x52/0xb0"}
+    assert rp.active == 0 and rp.nmissed == 0
+    with pytest.raises(KprobeError) as info:
+        lab.kprobes.register_kretprobe(Kretprobe("vfs_read", offset=0x10))
+    assert info.value.errno == errno.EINVAL
+    lab.kprobes.unregister_kretprobe(rp)
+    tiny = lab.kprobes.register_kretprobe(Kretprobe("x64_sys_call", maxactive=1))
+    assert lab.run("fork-storm").completed and tiny.nmissed > 0 and tiny.active == 0
 
 
 def test_arch_helpers() -> None:

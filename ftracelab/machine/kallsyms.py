@@ -92,6 +92,10 @@ class Kallsyms:
     def names(self) -> list[str]:
         return list(self._by_name)
 
+    def count(self, name: str) -> int:
+        """How many symbols are called ``name`` (static functions may share one)."""
+        return sum(1 for k in self._all if k.name == name)
+
     def lookup_name(self, name: str) -> KSym:
         """The symbol called ``name`` (kallsyms_lookup_name())."""
         try:

@@ -23,14 +23,11 @@ from __future__ import annotations
 
 import errno
 import struct
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..machine.memory import PCPU_CURRENT_TASK
 from .fprobe import Fprobe, RetRegs
-from .trace_entries import Field
-from .trace_events import TraceEvent
 from .trace_probe import (
     MAX_TRACE_ARGS,
     TPARG_FL_FENTRY,
@@ -45,10 +42,9 @@ from .trace_probe import (
     expand_meta_args,
     parse_event_name,
     parse_probe_arg,
-    print_fmt,
     sanitize_event_name,
 )
-from .trace_probe_tmpl import FetchEnv, print_args, queue_record, store_args
+from .trace_probe_tmpl import FetchEnv, TraceProbe, queue_record, store_args
 
 if TYPE_CHECKING:
     from ..lab import Lab
@@ -62,53 +58,22 @@ TASK_COMM = 0x08
 
 
 @dataclass(eq=False)
-class TraceFprobe:
+class TraceFprobe(TraceProbe):
     """``struct trace_fprobe``: one probe of an fprobe event (an event may have several)."""
 
-    group: str
-    event: str
-    symbol: str
-    is_return: bool
-    args: list[ProbeArg]
-    maxactive: int = 0
-    entry_args: list[int] = field(default_factory=list)
     fprobe: Fprobe | None = None
-    trace_event: TraceEvent | None = None
-
-    @property
-    def head(self) -> int:
-        return 16 if self.is_return else 8
 
     def show(self) -> str:
         """trace_fprobe_show(): the line dynamic_events lists."""
         maxact = str(self.maxactive) if self.is_return and self.maxactive else ""
         text = f"f{maxact}:{self.group}/{self.event} {self.symbol}{'%return' if self.is_return else ''}"
-        return text + "".join(f" {a.name}={a.comm}" for a in self.args) + "\n"
+        return text + "".join(f" {w}" for w in self.arg_words()) + "\n"
 
     def match(self, system: str | None, event: str, argv: list[str]) -> bool:
         """trace_fprobe_match(): name, group, then the symbol and the leading args."""
         if (event and event != self.event) or (system and system != self.group):
             return False
-        if not argv:
-            return True
-        if argv[0] != self.symbol:
-            return False
-        words = [f"{a.name}={a.comm}" for a in self.args]
-        return len(argv) - 1 <= len(words) and argv[1:] == words[:len(argv) - 1]
-
-    def fields(self) -> tuple[Field, ...]:
-        head: tuple[Field, ...] = ((("unsigned long", "__probe_func", 8, 8, 0),
-                                    ("unsigned long", "__probe_ret_ip", 16, 8, 0)) if self.is_return
-                                   else (("unsigned long", "__probe_ip", 8, 8, 0),))
-        out = list(head)
-        for a in self.args:
-            at = 8 + self.head + a.offset
-            if a.type.is_string:
-                out.append(("__data_loc char[]", a.name, at, 4, 1))
-            else:
-                decl = f"{a.name}[]" if a.count else a.name
-                out.append((a.type.fmttype, decl, at, a.size, int(a.type.signed)))
-        return tuple(out)
+        return not argv or (argv[0] == self.symbol and self.match_args(argv[1:]))
 
 
 def create_trace_fprobe(lab: Lab, argv: list[str], log: ProbeLog) -> TraceFprobe:
@@ -210,30 +175,3 @@ class FprobeHandlers:
 
     def _symstr(self, addr: int) -> str:
         return self.m.kallsyms.format_ps(addr)
-
-
-def fprobe_printer(tf: TraceFprobe) -> Callable[[bytes, Callable[[int, bool], str]], str]:
-    """print_fentry_event() / print_fexit_event()."""
-    def print_record(rec: bytes, sym: Callable[[int, bool], str]) -> str:
-        if tf.is_return:
-            func, ret_ip = struct.unpack_from("<QQ", rec, 8)
-            where = f"{sym(ret_ip, True)} <- {sym(func, False)}"
-        else:
-            where = sym(struct.unpack_from("<Q", rec, 8)[0], True)
-        return f"{tf.event}: ({where})" + print_args(tf.args, rec, tf.head, sym)
-    return print_record
-
-
-def event_of(tf: TraceFprobe) -> TraceEvent:
-    """The trace event a new fprobe event gets (ID given when it is added)."""
-    return TraceEvent(tf.group, tf.event, 0, tf.fields(), print_fmt(tf.args, tf.is_return))
-
-
-def compare_arg_types(new: list[ProbeArg], old: list[ProbeArg]) -> int:
-    """trace_probe_compare_arg_type(): 0 if the same, else the 1-based index of the first
-    argument that differs (min(len) + 1 when only the counts differ)."""
-    for i, (a, b) in enumerate(zip(new, old, strict=False)):
-        if (a.name, a.type.name, a.count) != (b.name, b.type.name, b.count):
-            return i + 1
-    return 0 if len(new) == len(old) else min(len(new), len(old)) + 1
-

@@ -15,15 +15,16 @@ import ctypes
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .trace_probe import Fetch, ProbeArg
+from .trace_entries import Field
+from .trace_probe import Fetch, ProbeArg, print_fmt
 
 if TYPE_CHECKING:
     from ..machine.cpu import Machine
-    from .ftrace_ops import FtraceRegs
+    from .trace_events import TraceEvent
 
-__all__ = ["FetchEnv", "print_args", "queue_record", "store_args"]
+__all__ = ["FetchEnv", "TraceProbe", "compare_arg_types", "print_args", "queue_record", "store_args"]
 
 MAX_STRING_SIZE = 4096
 FAULT_STRING = "(fault)"
@@ -34,6 +35,9 @@ class _Fault(Exception):
     """A fetch touched memory it could not read (the kernel's -EFAULT)."""
 
 
+_PT_REGS_PLAIN = {"ip", "sp", "flags", "cs", "ss", "orig_ax"}
+
+
 @dataclass
 class FetchEnv:
     """Where fetches read from: memory, the probed call's registers (``regs``, or
@@ -41,7 +45,7 @@ class FetchEnv:
     arguments an exit event kept (``edata``)."""
 
     m: Machine
-    regs: FtraceRegs | None = None
+    regs: Any = None                    # FtraceRegs (fprobe, kprobe on ftrace) or CpuRegs (int3)
     retval: int = 0
     comm_of: Callable[[], str] = lambda: ""       # current's comm, read only when asked
     symbol: Callable[[str], int | None] = lambda name: None
@@ -59,10 +63,10 @@ class FetchEnv:
 
     def value(self, f: Fetch) -> int:
         """The unsigned long a fetch program yields (an address for what follows)."""
-        if f.op == "reg":
+        if f.op == "reg":                    # pt_regs names: ax -> rax; ip, sp, flags as they are
             assert self.regs is not None
-            return int(getattr(self.regs, "r" + str(f.value) if not str(f.value).startswith("r")
-                               else str(f.value)))
+            name = str(f.value)
+            return int(getattr(self.regs, name if name[:1] == "r" or name in _PT_REGS_PLAIN else "r" + name))
         if f.op == "stack":
             assert self.regs is not None
             return int.from_bytes(self.read(int(self.regs.sp) + 8 * int(f.value), 8), "little")
@@ -227,3 +231,82 @@ def print_args(args: Sequence[ProbeArg], rec: bytes, head: int, sym: Callable[[i
                 items.append(_format(a, int.from_bytes(raw, "little"), sym))
         out.append(f" {a.name}=" + ("{" + ",".join(items) + "}" if a.count else items[0]))
     return "".join(out)
+
+
+@dataclass(eq=False)
+class TraceProbe:
+    """``struct trace_probe``: what every probe event shares (its name, whether it
+    is a return probe, its arguments), the record layout and print format::
+
+        entry:  struct trace_entry; unsigned long __probe_ip;              args from +16
+        return: struct trace_entry; unsigned long __probe_func, __probe_ret_ip; args from +24
+
+    printed as ``EVENT: (ip) args`` or ``EVENT: (ret_ip <- func) args``
+    (print_kprobe_event(), print_fentry_event() and their return twins)."""
+
+    group: str
+    event: str
+    symbol: str
+    is_return: bool
+    args: list[ProbeArg]
+    maxactive: int = 0
+    entry_args: list[int] = field(default_factory=list)
+    trace_event: TraceEvent | None = None
+
+    @property
+    def head(self) -> int:
+        return 16 if self.is_return else 8
+
+    def fields(self) -> tuple[Field, ...]:
+        head: tuple[Field, ...] = ((("unsigned long", "__probe_func", 8, 8, 0),
+                                    ("unsigned long", "__probe_ret_ip", 16, 8, 0)) if self.is_return
+                                   else (("unsigned long", "__probe_ip", 8, 8, 0),))
+        out = list(head)
+        for a in self.args:
+            at = 8 + self.head + a.offset
+            if a.type.is_string:
+                out.append(("__data_loc char[]", a.name, at, 4, 1))
+            else:
+                decl = f"{a.name}[]" if a.count else a.name
+                out.append((a.type.fmttype, decl, at, a.size, int(a.type.signed)))
+        return tuple(out)
+
+    def print_record(self, rec: bytes, sym: Callable[[int, bool], str]) -> str:
+        if self.is_return:
+            func, ret_ip = struct.unpack_from("<QQ", rec, 8)
+            where = f"{sym(ret_ip, True)} <- {sym(func, False)}"
+        else:
+            where = sym(struct.unpack_from("<Q", rec, 8)[0], True)
+        return f"{self.event}: ({where})" + print_args(self.args, rec, self.head, sym)
+
+    def new_event(self) -> TraceEvent:
+        """The trace event a new probe event gets (its ID is given when it is added)."""
+        from .trace_events import TraceEvent  # trace_events imports this module
+        ev = TraceEvent(self.group, self.event, 0, self.fields(), print_fmt(self.args, self.is_return))
+        ev.printer = self.print_record
+        return ev
+
+    def show(self) -> str:
+        """The definition as dynamic_events lists it (each kind has its own)."""
+        raise NotImplementedError
+
+    def match(self, system: str | None, event: str, argv: list[str]) -> bool:
+        """Does a removal line ``-:[GRP/]EVENT [PLACE [ARGS...]]`` name this probe?"""
+        raise NotImplementedError
+
+    def arg_words(self) -> list[str]:
+        return [f"{a.name}={a.comm}" for a in self.args]
+
+    def match_args(self, argv: list[str]) -> bool:
+        """trace_probe_match_command_args(): the leading ``NAME=FETCHARG`` words."""
+        words = self.arg_words()
+        return len(argv) <= len(words) and argv == words[:len(argv)]
+
+
+def compare_arg_types(new: list[ProbeArg], old: list[ProbeArg]) -> int:
+    """trace_probe_compare_arg_type(): 0 if the same, else the 1-based index of the first
+    argument that differs (min(len) + 1 when only the counts differ)."""
+    for i, (a, b) in enumerate(zip(new, old, strict=False)):
+        if (a.name, a.type.name, a.count) != (b.name, b.type.name, b.count):
+            return i + 1
+    return 0 if len(new) == len(old) else min(len(new), len(old)) + 1
