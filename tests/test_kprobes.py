@@ -195,6 +195,13 @@ def test_kretprobe(lab: Lab) -> None:
     with pytest.raises(KprobeError) as info:
         lab.kprobes.register_kretprobe(Kretprobe("vfs_read", offset=0x10))
     assert info.value.errno == errno.EINVAL
+    other: list[str] = []                             # a second kretprobe on the same frames
+    rp2 = lab.kprobes.register_kretprobe(Kretprobe("vfs_read", lambda ri, regs: other.append(
+        ks.format_ps(ri.ret_addr))))
+    n = len(seen)
+    assert lab.run("slow-read").completed
+    assert other == [w for _, _, w in seen[n:]] and len(other) == n
+    lab.kprobes.unregister_kretprobe(rp2)
     lab.kprobes.unregister_kretprobe(rp)
     tiny = lab.kprobes.register_kretprobe(Kretprobe("x64_sys_call", maxactive=1))
     assert lab.run("fork-storm").completed and tiny.nmissed > 0 and tiny.active == 0

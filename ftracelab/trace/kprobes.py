@@ -414,12 +414,16 @@ class Kprobes:
             rp.nmissed += 1
             return False
         sp = int(regs.sp)
-        ri = KretprobeInstance(rp, self.m.read_u64(sp), sp, bytearray(rp.data_size))
+        mine = self._instances.setdefault(self._current(), [])
+        ret_addr = self.m.read_u64(sp)
+        if ret_addr == self._trampoline:             # another kretprobe took this return first
+            ret_addr = next(ri.ret_addr for ri in reversed(mine) if ri.stack == sp)
+        ri = KretprobeInstance(rp, ret_addr, sp, bytearray(rp.data_size))
         if rp.entry_handler is not None and rp.entry_handler(ri, regs):
             return False                             # the entry handler declined this call
         rp.active += 1
         self.m.write_u64(sp, self._trampoline)
-        self._instances.setdefault(self._current(), []).append(ri)
+        mine.append(ri)
         return False
 
     def _flush_task(self, kp: Kprobe, regs: Any) -> bool:
@@ -428,20 +432,22 @@ class Kprobes:
         return False
 
     def _kret_return(self) -> None:
-        """The trampoline's int3 (rethook_trampoline_handler()): the newest instance of
-        the current task is this return; call its handler with regs.ip = the real
-        return address, then continue there."""
+        """The trampoline's int3 (rethook_trampoline_handler()): the current task's
+        newest instances, those of the frame returning now (several kretprobes may
+        share a frame), newest first: each handler runs with regs.ip = the real
+        return address, then the CPU continues there."""
         m = self.m
         stack = self._instances.get(self._current())
         if not stack:
             raise FtraceLabError("kretprobe trampoline reached with no instance for this task")
-        ri = stack.pop()
-        rp = ri.rp
-        rp.active -= 1
-        regs = CpuRegs(m, ri.ret_addr)
-        if not rp.gone and rp.handler is not None:
-            self._call(rp.handler, ri, regs)
-        m.set_reg("rip", ri.ret_addr)
+        frame = stack[-1].stack
+        ret_addr = stack[-1].ret_addr
+        while stack and stack[-1].stack == frame:
+            ri = stack.pop()
+            ri.rp.active -= 1
+            if not ri.rp.gone and ri.rp.handler is not None:
+                self._call(ri.rp.handler, ri, CpuRegs(m, ret_addr))
+        m.set_reg("rip", ret_addr)
 
 
 @dataclass(eq=False)
