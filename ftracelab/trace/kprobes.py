@@ -216,6 +216,7 @@ class Kprobes:
             if insn.how == "xol":
                 kp.slot = self.ftrace.text.alloc(SLOT_SIZE)
                 m.write_text(kp.slot, xol_copy(insn, kp.slot))
+                ks.add_dynamic("kprobe_insn_page", kp.slot, SLOT_SIZE, "__builtin__kprobes")
             m.write_text(addr, bytes([INT3_INSN_OPCODE]))      # arm_kprobe(): text_poke(int3)
         self.by_addr.setdefault(addr, []).append(kp)
         if kp.slot:
@@ -245,6 +246,7 @@ class Kprobes:
         if not self._trampoline:
             self._trampoline = self.ftrace.text.alloc(16)
             self.m.write_text(self._trampoline, bytes([INT3_INSN_OPCODE]))
+            self.m.kallsyms.add_dynamic("arch_rethook_trampoline", self._trampoline, 16, "")
         if rp.maxactive <= 0:
             rp.maxactive = max(10, 2 * self.m.ncpus)
         rp.kp = Kprobe(rp.symbol, rp.offset, pre_handler=lambda kp, regs: self._kret_entry(rp, regs))
