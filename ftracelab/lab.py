@@ -70,6 +70,7 @@ class Lab:
                               read=lambda: self.ftrace.available_filter_functions_addrs())
         self.filter_files.register(self.tracefs)
         self.trace_array = TraceArray(self.machine, self.ftrace, self.filter_files, self.fgraph)
+        self.filter_files.probes.events = self.trace_array.events
         self.trace_array.register(self.tracefs)
         self.dynevents = DynEvents(self)
         self.dynevents.register(self.tracefs)

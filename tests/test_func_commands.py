@@ -94,3 +94,66 @@ def test_stacktrace_and_dump(lab: Lab) -> None:
     assert " => vfs_read\n => ksys_read\n => do_syscall_64\n" in lab.dmesg
     assert fs.read("tracing_on") == "0\n"                   # ftrace_dump() turns tracing off
     assert "entries-in-buffer/entries-written: 0/" in str(fs.read("trace"))   # consumed
+
+
+# ---- enable_event / disable_event (trace_events.c: event_enable_func()) ----------------------
+
+def _events(lab: Lab, name: str) -> int:
+    df = lab.trace().df_events()
+    return 0 if df.empty else int((df["event"] == name).sum())
+
+
+def test_enable_event_soft_mode_until_the_function_runs(lab: Lab) -> None:
+    """The event is registered in soft mode (set_event lists it, enable reads 0*),
+    records nothing until do_nanosleep runs, then records (1*); '!' removes the probe
+    and soft mode with it, leaving the event as the probe left it: on. Before the
+    probe fired, removing it turns the event off again."""
+    fs = lab.tracefs
+    fs.write("set_ftrace_filter", "do_nanosleep:enable_event:sched:sched_switch")
+    assert _lines(lab) == [ALL, "do_nanosleep:enable_event:sched:sched_switch:unlimited"]
+    assert fs.read("events/sched/sched_switch/enable") == "0*\n"
+    assert fs.read("set_event") == "sched:sched_switch\n"
+    assert fs.read("events/sched/enable") == "X\n"
+    assert lab.run("cat").completed and _events(lab, "sched_switch") == 0
+    assert lab.run("sleep").completed and _events(lab, "sched_switch") > 0
+    assert fs.read("events/sched/sched_switch/enable") == "1*\n"
+    fs.append("set_ftrace_filter", "!do_nanosleep:enable_event:sched:sched_switch")
+    assert _lines(lab) == [ALL] and fs.read("events/sched/sched_switch/enable") == "1\n"
+    assert fs.read("set_event") == "sched:sched_switch\n"
+    fs.write("events/sched/sched_switch/enable", "0")
+    fs.write("set_ftrace_filter", "do_nanosleep:enable_event:sched:sched_switch")
+    fs.append("set_ftrace_filter", "!do_nanosleep:enable_event:sched:sched_switch")
+    assert fs.read("events/sched/sched_switch/enable") == "0\n" and fs.read("set_event") == ""
+    before = _events(lab, "sched_switch")
+    assert lab.run("sleep").completed and _events(lab, "sched_switch") == before
+
+
+def test_disable_event_with_a_count_and_probe_events(lab: Lab) -> None:
+    """disable_event:...:1 turns a user-enabled kprobe event off at the first
+    getpid (the count runs down only when the state changes), and the user's
+    'echo 1 > enable' turns it on again."""
+    fs = lab.tracefs
+    fs.write("kprobe_events", "p:kp ksys_read")
+    fs.write("events/kprobes/kp/enable", "1")
+    fs.write("set_ftrace_filter", "__do_sys_getpid:disable_event:kprobes:kp:1")
+    assert _lines(lab) == [ALL, "__do_sys_getpid:disable_event:kprobes:kp:count=1"]
+    assert fs.read("events/kprobes/kp/enable") == "1*\n"
+    assert lab.run("cat").completed
+    reads = _events(lab, "kp")
+    assert reads > 0
+    assert lab.run("getpid").completed and lab.run("cat").completed
+    assert _events(lab, "kp") == reads and fs.read("events/kprobes/kp/enable") == "0*\n"
+    assert _lines(lab) == [ALL, "__do_sys_getpid:disable_event:kprobes:kp:count=0"]
+    fs.write("events/kprobes/kp/enable", "1")
+    assert lab.run("cat").completed and _events(lab, "kp") > reads
+
+
+@pytest.mark.parametrize("word", [
+    "vfs_write:enable_event:sched", "vfs_write:enable_event:sched:nope",
+    "vfs_write:enable_event:nosys:sched_switch", "nope:enable_event:sched:sched_switch",
+    "vfs_write:enable_event:sched:sched_switch:x"])
+def test_enable_event_errors(lab: Lab, word: str) -> None:
+    with pytest.raises(OSError) as exc:
+        lab.tracefs.write("set_ftrace_filter", word)
+    assert exc.value.errno == errno.EINVAL
+    assert _lines(lab) == [ALL] and lab.tracefs.read("set_event") == ""

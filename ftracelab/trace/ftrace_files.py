@@ -28,11 +28,16 @@ import errno
 import os
 import struct
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from ..machine.memory import FTRACE_DATA_BASE
 from ..tracefs import TraceFS
 from .ftrace_ops import FtraceOps, FtraceOpsFlag
 from .ftrace_regex import filter_parse_regex, match_records
 from .ftrace_update import Ftrace
+
+if TYPE_CHECKING:
+    from .trace_events import EventRegistry
 
 FTRACE_MAX_PIDS = 64
 
@@ -128,7 +133,9 @@ class FilterFiles:
         self.ftrace.set_pids(self.pids)
 
 
-PROBE_COMMANDS = {"traceon": 1, "traceoff": 2, "stacktrace": 3, "dump": 4, "cpudump": 5}
+PROBE_COMMANDS = {"traceon": 1, "traceoff": 2, "stacktrace": 3, "dump": 4, "cpudump": 5,
+                  "enable_event": 6, "disable_event": 7}
+EVENT_COMMANDS = ("enable_event", "disable_event")
 PROBE_DEFAULT_COUNT = {"dump": 1, "cpudump": 1}
 MAX_FUNC_PROBES = 512
 PROBE_ENTRY = struct.Struct("<QiiQ")          # struct func_probe_entry (trace_functions.c)
@@ -139,8 +146,10 @@ class FuncProbes:
 
     def __init__(self, ftrace: Ftrace) -> None:
         self.ftrace = ftrace
-        self.entries: dict[tuple[int, str], int] = {}     # (ip, cmd) -> count, -1 unlimited
+        # (ip, cmd) -> count, -1 unlimited; an event command's cmd is "enable_event:SYS:EVENT"
+        self.entries: dict[tuple[int, str], int] = {}
         self.order: list[str] = []                         # commands in registration order
+        self.events: EventRegistry | None = None           # for enable_event/disable_event
         self.ops = FtraceOps(ftrace, "function_trace_probe_call", FtraceOpsFlag.RECURSION,
                              "func_probes")
 
@@ -151,6 +160,14 @@ class FuncProbes:
         cmd, _, param = rest.partition(":")
         if cmd not in PROBE_COMMANDS or not glob:
             return False
+        event = None
+        if cmd in EVENT_COMMANDS:                 # event_enable_func(): SYS:EVENT[:count]
+            system, _, param = param.partition(":")
+            name, _, param = param.partition(":")
+            event = self.events.find(system, name) if self.events is not None else None
+            if event is None:
+                return False
+            cmd = f"{cmd}:{system}:{name}"
         if param and not negate:
             try:
                 count = int(param, 10)
@@ -165,9 +182,13 @@ class FuncProbes:
         self._sync_counts()
         for i in hits:
             key = (self.ftrace.records[i].ip, cmd)
-            if negate:
-                self.entries.pop(key, None)
-            else:
+            if negate and key in self.entries:
+                del self.entries[key]
+                if event is not None and self.events is not None:
+                    self.events.soft_mode(event, -1)     # __ftrace_event_enable_disable(, 0, 1)
+            elif not negate:
+                if event is not None and self.events is not None and key not in self.entries:
+                    self.events.soft_mode(event, +1)     # __ftrace_event_enable_disable(, 1, 1)
                 self.entries[key] = count
         if cmd not in self.order:
             self.order.append(cmd)
@@ -179,22 +200,32 @@ class FuncProbes:
         m = self.ftrace.machine
         n = int.from_bytes(m.read(m.symbols["nr_func_probes"], 4), "little")
         raw = m.read(m.symbols["func_probes"], PROBE_ENTRY.size * n) if n else b""
-        by_code = {v: k for k, v in PROBE_COMMANDS.items()}
-        for ip, code, _pad, count in PROBE_ENTRY.iter_unpack(raw):
-            key = (ip, by_code[code])
-            if key in self.entries:
+        by_row = {(ip, *self._code(cmd)): (ip, cmd) for ip, cmd in self.entries}
+        for ip, code, pad, count in PROBE_ENTRY.iter_unpack(raw):
+            key = by_row.get((ip, code, pad))
+            if key is not None:
                 self.entries[key] = count - (1 << 64) if count >= 1 << 63 else count
+
+    def _code(self, cmd: str) -> tuple[int, int]:
+        """The entry's cmd and pad: an event command's pad is its trace_event_file,
+        as an offset into the ftrace data arena."""
+        name, _, spec = cmd.partition(":")
+        if not spec or self.events is None:
+            return PROBE_COMMANDS[name], 0
+        system, _, event = spec.partition(":")
+        ev = self.events.find(system, event)
+        return PROBE_COMMANDS[name], (ev.file - FTRACE_DATA_BASE) if ev is not None else 0
 
     def _install(self) -> None:
         m = self.ftrace.machine
-        rows = sorted((ip, PROBE_COMMANDS[cmd], count) for (ip, cmd), count in self.entries.items())
+        rows = sorted((ip, *self._code(cmd), count) for (ip, cmd), count in self.entries.items())
         if len(rows) > MAX_FUNC_PROBES:
             raise OSError(errno.ENOMEM, os.strerror(errno.ENOMEM), "set_ftrace_filter")
         m.write(m.symbols["func_probes"],
-                b"".join(PROBE_ENTRY.pack(ip, code, 0, count & 0xFFFF_FFFF_FFFF_FFFF)
-                         for ip, code, count in rows))
+                b"".join(PROBE_ENTRY.pack(ip, code, pad, count & 0xFFFF_FFFF_FFFF_FFFF)
+                         for ip, code, pad, count in rows))
         m.write_u32(m.symbols["nr_func_probes"], len(rows))
-        self.ops.filter_ips = {ip for ip, _code, _count in rows}
+        self.ops.filter_ips = {row[0] for row in rows}
         if rows and not self.ops.enabled:
             self.ftrace.register_ops(self.ops)
         elif rows:

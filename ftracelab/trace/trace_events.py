@@ -57,6 +57,7 @@ SUBSYSTEM_FILTER_HELP = ("### global filter ###\n# Use this to set filters for m
                          "# Only events with the given fields will be affected.\n"
                          "# If no events are modified, an error message will be displayed here\n")
 EVENT_FILE_FL_ENABLED = 1 << 0
+EVENT_FILE_FL_SOFT_MODE = 1 << 5
 EVENT_FILE_FL_SOFT_DISABLED = 1 << 6
 FILE_SIZE = 0x18
 FILE_FLAGS, FILE_TYPE, FILE_NR_WRITTEN = 0x00, 0x08, 0x10
@@ -165,10 +166,16 @@ class TraceEvent:
     tracepoint: str | None = None       # the image's tracepoint it hangs on
     syscall: tuple[int, bool] | None = None   # (nr, is_enter) for syscalls events
     enabled: bool = False
+    soft: int = 0                       # soft-mode users: enable_event/disable_event probes
     on_enable: Callable[[bool], None] | None = None   # a dynamic event's probes
     filter: EventFilter | None = None                  # set (parsed) filter, or the failed one
     triggers: list[Trigger] = field(default_factory=list)   # newest first
     printer: Callable[[bytes, Callable[[int, bool], str]], str] | None = None   # its own output
+
+    @property
+    def judged(self) -> bool:
+        """Does the lab judge each record (a filter, triggers, or soft mode)?"""
+        return self.filter is not None or bool(self.triggers) or self.soft > 0
 
     @property
     def path(self) -> str:
@@ -245,12 +252,49 @@ class EventRegistry:
 
     # ---- enabling: __ftrace_event_enable_disable() ---------------------------------
     def set_enabled(self, ev: TraceEvent, on: bool) -> None:
+        """__ftrace_event_enable_disable(file, on, 0): in soft mode only the
+        SOFT_DISABLED bit changes (the tracepoint stays registered)."""
+        if ev.soft:
+            ev.enabled = on
+            self._soft_disable(ev, not on)
+            self._update_flags(ev)
+            return
         if ev.enabled == on:
             return
         ev.enabled = on
         if ev.on_enable is not None:
             ev.on_enable(on)
         self._update_flags(ev)
+
+    def soft_mode(self, ev: TraceEvent, delta: int) -> None:
+        """An enable_event/disable_event probe takes (+1) or drops (-1) the event's
+        soft mode: the tracepoint (or probe) runs, and records are kept only while
+        the SOFT_DISABLED bit, which the probes flip, is clear. Leaving soft mode
+        keeps the event as the bit left it: on if it was soft-enabled."""
+        before = ev.soft
+        ev.soft = max(ev.soft + delta, 0)
+        if not before and ev.soft:
+            self._soft_disable(ev, not ev.enabled)
+            if ev.on_enable is not None and not ev.enabled:
+                ev.on_enable(True)
+        elif before and not ev.soft:
+            on = self.recording_bit(ev)
+            self._soft_disable(ev, False)
+            if ev.on_enable is not None and not on:
+                ev.on_enable(False)
+            ev.enabled = on
+        self._update_flags(ev)
+
+    def recording_bit(self, ev: TraceEvent) -> bool:
+        return not self.m.read_u64(ev.file + FILE_FLAGS) & EVENT_FILE_FL_SOFT_DISABLED
+
+    def _soft_disable(self, ev: TraceEvent, on: bool) -> None:
+        flags = self.m.read_u64(ev.file + FILE_FLAGS) & ~EVENT_FILE_FL_SOFT_DISABLED
+        self.m.write_u64(ev.file + FILE_FLAGS, flags | (EVENT_FILE_FL_SOFT_DISABLED if on else 0))
+
+    def recording(self, ev: TraceEvent) -> bool:
+        """Does the event keep its records now (enabled, or soft-enabled by a probe)?"""
+        return self.recording_bit(ev) if ev.soft else ev.enabled
 
     def set_clr_event(self, text: str, on: bool) -> int:
         """ftrace_set_clr_event(): ``system:event``, where an empty or ``*`` part
@@ -280,9 +324,9 @@ class EventRegistry:
         fs.add_file("available_events", read=lambda: "".join(
             f"{e.system}:{e.name}\n" for e in self.newest_first()), mode=0o444)
         fs.add_file("set_event", read=lambda: "".join(
-            f"{e.system}:{e.name}\n" for e in self.newest_first() if e.enabled),
+            f"{e.system}:{e.name}\n" for e in self.newest_first() if _registered(e)),
             write=self._write_set_event, mode=0o644)
-        fs.add_file("events/enable", read=lambda: _state(self.events),
+        fs.add_file("events/enable", read=lambda: self._state(self.events),
                     write=lambda t, a: self._write_enable(t, self.events, "events/enable"), mode=0o644)
         self._fs = fs
         for system in dict.fromkeys(e.system for e in self.events):
@@ -363,19 +407,22 @@ class EventRegistry:
         """The file's flags for the image: ENABLED, FILTERED, TRIGGER_MODE (soft mode:
         the tracepoint runs for the triggers even while the event is off)."""
         flags = self.m.read_u64(ev.file + FILE_FLAGS)
-        flags &= ~(EVENT_FILE_FL_ENABLED | EVENT_FILE_FL_FILTERED | EVENT_FILE_FL_TRIGGER_MODE)
+        flags &= ~(EVENT_FILE_FL_ENABLED | EVENT_FILE_FL_FILTERED | EVENT_FILE_FL_TRIGGER_MODE
+                   | EVENT_FILE_FL_SOFT_MODE)
         if ev.enabled:
             flags |= EVENT_FILE_FL_ENABLED
         if ev.filter is not None and ev.filter.tree is not None:
             flags |= EVENT_FILE_FL_FILTERED
-        if ev.triggers:
+        if ev.triggers or ev.soft:       # the lab judges soft-mode records (SOFT_DISABLED)
             flags |= EVENT_FILE_FL_TRIGGER_MODE
+        if ev.soft:
+            flags |= EVENT_FILE_FL_SOFT_MODE
         self.m.write_u64(ev.file + FILE_FLAGS, flags)
         if ev.syscall is not None:                   # reg_event_syscall_enter/exit()
             nr, enter = ev.syscall
             table = self.m.symbols["enter_syscall_files" if enter else "exit_syscall_files"]
-            self.m.write_u64(table + 8 * nr, ev.file if ev.enabled or ev.triggers else 0)
-        on_syscall = any((e.enabled or e.triggers) and (e.syscall is not None or e.system == "raw_syscalls")
+            self.m.write_u64(table + 8 * nr, ev.file if _registered(ev) else 0)
+        on_syscall = any(_registered(e) and (e.syscall is not None or e.system == "raw_syscalls")
                          for e in self.events)
         self.m.write_u32(self.m.symbols["syscall_tracepoints"], int(on_syscall))
         if (flags & (EVENT_FILE_FL_FILTERED | EVENT_FILE_FL_TRIGGER_MODE)) and self._hook is None:
@@ -408,7 +455,7 @@ class EventRegistry:
         task = m.percpu_u64(m.cpu, PCPU_CURRENT_TASK)
         comm = m.read(task + TASK_COMM, 16).split(b"\0")[0].decode(errors="replace")
         rec = m.read(entry, size)
-        keep = ev.enabled and (ev.filter is None or ev.filter.match(rec, m.cpu, comm, self._read_str))
+        keep = self.recording(ev) and (ev.filter is None or ev.filter.match(rec, m.cpu, comm, self._read_str))
         if ev.triggers:
             buffer = m.read_u64(m.symbols["global_trace_buffer"])
             tracing_on = m.read(buffer, 4) == bytes(4)
@@ -456,9 +503,18 @@ class EventRegistry:
     def _text(text: str) -> Callable[[], str]:
         return lambda: text
 
-    @staticmethod
-    def _state_reader(evs: list[TraceEvent]) -> Callable[[], str]:
-        return lambda: _state(evs)
+    def _state_reader(self, evs: list[TraceEvent]) -> Callable[[], str]:
+        return lambda: self._state(evs)
+
+    def _state(self, evs: list[TraceEvent]) -> str:
+        """event_enable_read(): 1 when recording, ``*`` in soft mode (triggers or
+        enable_event probes attached); system_enable_read(): 0, 1, or X when mixed,
+        from the ENABLED bit, which soft mode sets too."""
+        if len(evs) == 1:
+            ev = evs[0]
+            return f"{int(self.recording(ev))}{'*' if ev.triggers or ev.soft else ''}\n"
+        states = {_registered(ev) for ev in evs}
+        return "X\n" if len(states) > 1 else ("1\n" if True in states else "0\n")
 
     def _enable_writer(self, evs: list[TraceEvent], path: str) -> Callable[[str, bool], None]:
         return lambda text, append: self._write_enable(text, evs, path)
@@ -484,10 +540,7 @@ class EventRegistry:
                 raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), "set_event")
 
 
-def _state(evs: list[TraceEvent]) -> str:
-    """event_enable_read() (0 or 1, ``*`` in soft mode: triggers attached) and
-    system_enable_read() (0, 1, or X when mixed)."""
-    if len(evs) == 1:
-        return f"{int(evs[0].enabled)}{'*' if evs[0].triggers else ''}\n"
-    states = {ev.enabled for ev in evs}
-    return "X\n" if len(states) > 1 else ("1\n" if True in states else "0\n")
+def _registered(ev: TraceEvent) -> bool:
+    """EVENT_FILE_FL_ENABLED as the kernel keeps it: set while the tracepoint is
+    registered, which soft mode (triggers, enable_event probes) does too."""
+    return ev.enabled or bool(ev.triggers) or ev.soft > 0

@@ -233,7 +233,7 @@ class _Handlers:
     def _emit(self, payload: bytes) -> None:
         ev = self.tk.trace_event
         assert ev is not None
-        if queue_record(self.m, ev.id, payload, ev.filter is not None):
+        if queue_record(self.m, ev.id, payload, ev.judged):
             self.m.call(self.m.cpu, "lab_emit_pending")
 
     def pre(self, kp: Kprobe, regs: Any) -> bool:

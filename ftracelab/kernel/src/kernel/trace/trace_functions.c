@@ -6,6 +6,7 @@
  * tracing_gen_ctx(), the flags/preempt-count byte every entry carries.
  */
 #include "trace.h"
+#include "trace_events.h"
 
 struct ftrace_entry {
 	struct trace_entry ent;
@@ -208,7 +209,10 @@ notrace void function_trace_call(unsigned long ip, unsigned long parent_ip,
 #define PROBE_STACKTRACE 3
 #define PROBE_DUMP 4
 #define PROBE_CPUDUMP 5
+#define PROBE_ENABLE_EVENT 6    /* trace_events.c: event_enable_probe(), pad = the file */
+#define PROBE_DISABLE_EVENT 7
 #define MAX_FUNC_PROBES 512
+#define FTRACE_DATA_BASE 0xffff888001080000ul   /* machine/memory.py: event files live here */
 
 struct func_probe_entry {
 	unsigned long ip;
@@ -271,6 +275,20 @@ notrace void function_trace_probe_call(unsigned long ip, unsigned long parent_ip
 			if (!buffer->record_disabled && probe_count(&p->count))
 				ftrace_trace_stack(buffer, ctx, ip, parent_ip);
 			break;
+		case PROBE_ENABLE_EVENT:        /* event_enable_count_probe(): only a change counts */
+		case PROBE_DISABLE_EVENT: {
+			struct trace_event_file *file =
+				(struct trace_event_file *)(FTRACE_DATA_BASE + (unsigned int)p->pad);
+			bool enable = p->cmd == PROBE_ENABLE_EVENT;
+
+			if (enable == !(file->flags & EVENT_FILE_FL_SOFT_DISABLED) || !probe_count(&p->count))
+				break;
+			if (enable)
+				file->flags &= ~EVENT_FILE_FL_SOFT_DISABLED;
+			else
+				file->flags |= EVENT_FILE_FL_SOFT_DISABLED;
+			break;
+		}
 		case PROBE_DUMP:
 		case PROBE_CPUDUMP:
 			if (probe_count(&p->count)) {
