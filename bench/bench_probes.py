@@ -1,16 +1,18 @@
-"""Probe-event benchmarks for ftracelab: fprobe events with two fetch arguments
-against the plain function tracer, on the same function, in the same rounds.
+"""Probe-event benchmarks for ftracelab: fprobe and kprobe events with two fetch
+arguments against the plain function tracer, on the same function, in the same rounds.
 
 Run from a clone (the package need not be installed)::
 
     python bench/bench_probes.py            # aligned table
     python bench/bench_probes.py --json     # the same figures as JSON
 
-Three fresh ``Lab(cpus=2, seed=0)``: untraced; the function tracer on
-``__do_sys_getpid`` (set_ftrace_filter); and an fprobe event on the same function
-with two fetch arguments (``f:bench __do_sys_getpid a=$arg1 c=$comm``), enabled.
-Each runs ``getpid`` (loops=20000) once to warm up, then ``REPEATS`` rounds time all
-three in turn. Events are counted in the buffers (``entries`` + ``overrun`` of
+Five fresh ``Lab(cpus=2, seed=0)``: untraced; the function tracer on
+``__do_sys_getpid`` (set_ftrace_filter); an fprobe event on the same function with
+two fetch arguments (``f:bench __do_sys_getpid a=$arg1 c=$comm``); a kprobe event
+there (``p:bench __do_sys_getpid a=%di c=$comm``, a kprobe on ftrace); and a kprobe
+event mid-function (``+0xa``, an int3 with the instruction run out of line). Each
+runs ``getpid`` (loops=20000) once to warm up, then ``REPEATS`` rounds time them all
+in turn. Events are counted in the buffers (``entries`` + ``overrun`` of
 ``per_cpu/cpuN/stats``). Reported: events per host second of traced run for each,
 the cost each adds per event, and the ratio of the two costs. The design sets no
 budget for these; they are reported.
@@ -46,6 +48,10 @@ def _lab(kind: str) -> Lab:
     elif kind == "fprobe":
         lab.tracefs.write("dynamic_events", f"f:bench {FUNCTION} a=$arg1 c=$comm")
         lab.tracefs.write("events/fprobes/bench/enable", "1")
+    elif kind in ("kprobe", "kprobe-int3"):
+        where = FUNCTION if kind == "kprobe" else f"{FUNCTION}+0xa"
+        lab.tracefs.write("kprobe_events", f"p:bench {where} a=%di c=$comm")
+        lab.tracefs.write("events/kprobes/bench/enable", "1")
     return lab
 
 
@@ -59,11 +65,12 @@ def _events(lab: Lab) -> int:
 
 
 def bench() -> tuple[list[Row], dict[str, Any]]:
-    labs = {kind: _lab(kind) for kind in ("base", "function", "fprobe")}
+    probes = ("function", "fprobe", "kprobe", "kprobe-int3")
+    labs = {kind: _lab(kind) for kind in ("base", *probes)}
     for lab in labs.values():
         timed_run(lab, "getpid", loops=2_000)
     times: dict[str, list[float]] = {kind: [] for kind in labs}
-    events: dict[str, list[int]] = {"function": [], "fprobe": []}
+    events: dict[str, list[int]] = {kind: [] for kind in probes}
     for _ in range(REPEATS):
         for kind, lab in labs.items():
             lab.tracefs.write("trace", "")
@@ -85,6 +92,14 @@ def bench() -> tuple[list[Row], dict[str, Any]]:
         Row("fprobe event: cost per event", cost["fprobe"], "ns",
             note="an fgraph entry, a Python handler, the record written natively"),
         Row("fprobe event / function tracer", cost["fprobe"] / cost["function"], "x", note="reported only"),
+        Row("kprobe event on ftrace: events", n["kprobe"] / med["kprobe"] / 1e6, "M events/s",
+            note=f"{n['kprobe']:,.0f} events; reported only"),
+        Row("kprobe event on ftrace: cost per event", cost["kprobe"], "ns",
+            note="an IPMODIFY ftrace_ops, a Python handler, the record written natively"),
+        Row("int3 kprobe event: cost per event", cost["kprobe-int3"], "ns",
+            note="int3, Python handler, the insn out of line, a second int3, lab_kprobe_emit"),
+        Row("int3 kprobe / kprobe on ftrace", cost["kprobe-int3"] / cost["kprobe"], "x",
+            note="reported only"),
     ]
     return rows, {"times_s": times, "events": events, "cost_ns": cost}
 

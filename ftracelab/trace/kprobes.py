@@ -43,6 +43,7 @@ from ..arch.x86_64.kprobes import ProbedInsn, analyse, boundaries, indirect_targ
 from ..errors import FtraceLabError
 from ..machine.memory import PCPU_CURRENT_TASK
 from .ftrace_ops import FtraceOpsFlag
+from .trace_probe_tmpl import PENDING_COUNT
 
 if TYPE_CHECKING:
     from ..machine.cpu import Machine
@@ -363,11 +364,13 @@ class Kprobes:
         regs = CpuRegs(m, addr + 1)
         if kps and self._pre(kps, regs):             # the handler moved the ip itself
             m.set_reg("rip", int(regs.ip))
+            self._emit_queued()
             return
         nxt = addr + insn.size
         if insn.how == "xol":                        # the post handlers run at the slot's int3
             self._ss.setdefault(m.cpu, []).append(addr if kps else 0)
             m.set_reg("rip", slot)
+            self._emit_queued()
             return
         if insn.how in ("jmp", "call"):
             target = indirect_target(insn, m.reg, m.read_u64) if insn.indirect else insn.target
@@ -382,6 +385,16 @@ class Kprobes:
             m.set_reg("rsp", sp + 8)
         if kps:
             self._post(kps, CpuRegs(m, m.reg("rip")))
+        self._emit_queued()
+
+    def _emit_queued(self) -> None:
+        """Records the handlers queued (probe events) are written natively: the CPU
+        goes through lab_kprobe_emit, which keeps every register and returns to
+        where the CPU was going (an int3 handler's exit, in effect)."""
+        m = self.m
+        if m.mailbox[PENDING_COUNT // 8] & 0xFFFF_FFFF:
+            m.push(m.reg("rip"))
+            m.set_reg("rip", m.symbols["lab_kprobe_emit"])
 
     def _after_slot(self, site: int) -> None:
         """resume_singlestep(): back at the probed code after the slot's int3."""
@@ -394,6 +407,7 @@ class Kprobes:
         pending = self._ss.get(m.cpu, [])
         if pending and pending.pop() == addr:
             self._post(self._live(addr), CpuRegs(m, addr + insn.size))
+            self._emit_queued()
 
     def _call(self, handler: Callable[..., Any] | None, *args: Any) -> bool:
         """A handler, with this CPU marked busy (kprobe_running()) while it runs."""
@@ -450,6 +464,7 @@ class Kprobes:
             if not ri.rp.gone and ri.rp.handler is not None:
                 self._call(ri.rp.handler, ri, CpuRegs(m, ret_addr))
         m.set_reg("rip", ret_addr)
+        self._emit_queued()
 
 
 @dataclass(eq=False)

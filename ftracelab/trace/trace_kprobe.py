@@ -231,10 +231,12 @@ class _Handlers:
         return FetchEnv(m, regs, retval, comm, symbol, edata or {})
 
     def _emit(self, payload: bytes) -> None:
+        """Queue the record; it is written natively when the handler returns
+        (lab_python_func's tail call for a kprobe on ftrace, lab_kprobe_emit after
+        an int3)."""
         ev = self.tk.trace_event
         assert ev is not None
-        if queue_record(self.m, ev.id, payload, ev.judged):
-            self.m.call(self.m.cpu, "lab_emit_pending")
+        queue_record(self.m, ev.id, payload, ev.judged)
 
     def pre(self, kp: Kprobe, regs: Any) -> bool:
         self._emit(store_args(self._env(regs), self.tk.args, struct.pack("<Q", kp.addr),

@@ -216,7 +216,8 @@ return_to_handler:
  * The ops function of every ftrace_ops whose callback is Python. It leaves
  * its four arguments in the lab's mailbox page (memory the host reads
  * directly) and the lab's hook on lab_python_hook runs the callback
- * (machine/hooks.py). Clobbers only %rax, as a C function may.
+ * (machine/hooks.py). Records the callback queued (a kprobe event's) are
+ * written by a tail call of lab_emit_pending(); otherwise it clobbers only %rax.
  */
 #define LAB_MAILBOX 0xffff888000f00000	/* machine/memory.py LAB_MAILBOX */
 	.globl lab_python_func
@@ -231,8 +232,43 @@ lab_python_func:
 	movq	%rcx, 0x18(%rax)
 	.globl lab_python_hook
 lab_python_hook:
+	cmpl	$0, 0x80(%rax)			/* records queued by the callback? */
+	jne	lab_emit_pending
 	ret
 	.size lab_python_func, .-lab_python_func
+
+/*
+ * lab_kprobe_emit: where the lab sends a CPU after an int3 kprobe's handlers
+ * queued records, with the address to resume at pushed: it writes them with
+ * every register and the flags kept, then returns there.
+ */
+	.globl lab_kprobe_emit
+	.type lab_kprobe_emit, @function
+	.p2align 4
+lab_kprobe_emit:
+	pushfq
+	pushq	%rax
+	pushq	%rcx
+	pushq	%rdx
+	pushq	%rsi
+	pushq	%rdi
+	pushq	%r8
+	pushq	%r9
+	pushq	%r10
+	pushq	%r11
+	call	lab_emit_pending
+	popq	%r11
+	popq	%r10
+	popq	%r9
+	popq	%r8
+	popq	%rdi
+	popq	%rsi
+	popq	%rdx
+	popq	%rcx
+	popq	%rax
+	popfq
+	ret
+	.size lab_kprobe_emit, .-lab_kprobe_emit
 
 /*
  * lab_python_graph_call(kind, trace, gops, data, fregs): the same for a Python
