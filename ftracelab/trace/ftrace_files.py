@@ -37,7 +37,7 @@ from .ftrace_regex import filter_parse_regex, match_records
 from .ftrace_update import Ftrace
 
 if TYPE_CHECKING:
-    from .trace_events import EventRegistry
+    from .trace_events import EventRegistry, TraceEvent
 
 FTRACE_MAX_PIDS = 64
 
@@ -134,7 +134,7 @@ class FilterFiles:
 
 
 PROBE_COMMANDS = {"traceon": 1, "traceoff": 2, "stacktrace": 3, "dump": 4, "cpudump": 5,
-                  "enable_event": 6, "disable_event": 7}
+                  "enable_event": 6, "disable_event": 7, "snapshot": 8}
 EVENT_COMMANDS = ("enable_event", "disable_event")
 PROBE_DEFAULT_COUNT = {"dump": 1, "cpudump": 1}
 MAX_FUNC_PROBES = 512
@@ -150,6 +150,7 @@ class FuncProbes:
         self.entries: dict[tuple[int, str], int] = {}
         self.order: list[str] = []                         # commands in registration order
         self.events: EventRegistry | None = None           # for enable_event/disable_event
+        self.arm_snapshot: Callable[[int], None] | None = None   # for snapshot
         self.ops = FtraceOps(ftrace, "function_trace_probe_call", FtraceOpsFlag.RECURSION,
                              "func_probes")
 
@@ -184,16 +185,23 @@ class FuncProbes:
             key = (self.ftrace.records[i].ip, cmd)
             if negate and key in self.entries:
                 del self.entries[key]
-                if event is not None and self.events is not None:
-                    self.events.soft_mode(event, -1)     # __ftrace_event_enable_disable(, 0, 1)
+                self._uses(cmd, event, -1)
             elif not negate:
-                if event is not None and self.events is not None and key not in self.entries:
-                    self.events.soft_mode(event, +1)     # __ftrace_event_enable_disable(, 1, 1)
+                if key not in self.entries:
+                    self._uses(cmd, event, +1)
                 self.entries[key] = count
         if cmd not in self.order:
             self.order.append(cmd)
         self._install()
         return True
+
+    def _uses(self, cmd: str, event: TraceEvent | None, delta: int) -> None:
+        """What a probe holds while it exists: its event's soft mode
+        (__ftrace_event_enable_disable(file, on, 1)) or the snapshot (armed)."""
+        if event is not None and self.events is not None:
+            self.events.soft_mode(event, delta)
+        elif cmd == "snapshot" and self.arm_snapshot is not None:
+            self.arm_snapshot(delta)
 
     def _sync_counts(self) -> None:
         """Counts run down in the kernel: read them back before changing the table."""

@@ -59,7 +59,7 @@ class RingBuffer:
     """The global trace buffer: one ring of pages per CPU."""
 
     def __init__(self, machine: Machine, data: KernelArena, pages: KernelArena,
-                 size_kb: int = TRACE_BUF_SIZE_DEFAULT_KB) -> None:
+                 size_kb: int = TRACE_BUF_SIZE_DEFAULT_KB, install: bool = True) -> None:
         self.m = machine
         self.data = data
         self.page_arena = pages
@@ -73,7 +73,8 @@ class RingBuffer:
         self.size_kb = 0
         m = machine
         m.write(self.addr, struct.pack("<ii", 0, machine.ncpus))
-        m.write_u64(m.symbols["global_trace_buffer"], self.addr)
+        if install:                     # the live buffer (a snapshot's spare is not)
+            m.write_u64(m.symbols["global_trace_buffer"], self.addr)
         self.resize(size_kb)
 
     # ---- allocation -----------------------------------------------------------

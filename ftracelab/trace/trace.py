@@ -54,6 +54,7 @@ from .trace_output import (
     latency_header,
     raw_data_text,
 )
+from .trace_snapshot import Snapshot
 from .trace_stat import FunctionProfiler
 
 if TYPE_CHECKING:
@@ -157,7 +158,10 @@ class TraceArray:
         self.events = EventRegistry(machine, ftrace.data)
         self.events.log_err = lambda loc, cmd, errs, code, pos: self.log_err(loc, cmd, errs, code, pos)
         pages = KernelArena(TRACE_PAGES_BASE, TRACE_PAGES_SIZE, align=4096)
-        self.buffer = RingBuffer(machine, ftrace.data, pages)
+        self.rings = [RingBuffer(machine, ftrace.data, pages)]   # and the snapshot's, once made
+        self.snapshot = Snapshot(self, pages)
+        self.events.arm_snapshot = self.snapshot.arm
+        filter_files.probes.arm_snapshot = self.snapshot.arm
         self.tracer = TRACERS["nop"]
         self.clock = "local"
         self.time_start = 0           # array_buffer.time_start
@@ -171,6 +175,12 @@ class TraceArray:
         self.options = {name: value for name, value in CORE_OPTIONS}
         for opts in TRACER_OPTIONS.values():
             self.options.update(opts)
+
+    @property
+    def buffer(self) -> RingBuffer:
+        """array_buffer: the live ring (a snapshot swaps it with the spare one)."""
+        live = self.m.read_u64(self.m.symbols["global_trace_buffer"])
+        return next(rb for rb in self.rings if rb.addr == live)
 
     # ---- control ---------------------------------------------------------------
     def set_tracer(self, name: str) -> None:
@@ -239,6 +249,7 @@ class TraceArray:
         for path, text in ftrace_formats().items():    # the events' own: EventRegistry
             fs.add_file(f"events/{path}/format", read=self._const(text))
         fs.add_file("trace_marker", write=self._write_marker, mode=0o220)
+        self.snapshot.register(fs)
         for cpu in range(self.m.ncpus):
             fs.add_file(f"per_cpu/cpu{cpu}/trace_pipe_raw", read=self._pipe_raw_reader(cpu))
             fs.add_file(f"per_cpu/cpu{cpu}/stats", read=self._stats_reader(cpu))
@@ -405,15 +416,17 @@ class TraceArray:
             head = head.removesuffix(LAT_HELP_HEADER)
         return head + graph_header(flags)
 
-    def render_trace(self, cpu: int | None = None) -> str | bytes:
+    def render_trace(self, cpu: int | None = None, ring: RingBuffer | None = None) -> str | bytes:
         """The ``trace`` file (or per_cpu/cpuN/trace): header and lines, not consuming.
         The header counts all CPUs, as print_event_info() does for both. With
-        options/bin the entries are binary and the whole file is bytes."""
-        stats = [self.buffer.stats(c) for c in range(self.m.ncpus)]
+        options/bin the entries are binary and the whole file is bytes. ``ring``:
+        another buffer than the live one (the ``snapshot`` file's)."""
+        rb = ring or self.buffer
+        stats = [rb.stats(c) for c in range(self.m.ncpus)]
         in_buffer = sum(s.entries for s in stats)
         written = in_buffer + sum(s.overrun for s in stats)
         cpus = range(self.m.ncpus) if cpu is None else [cpu]
-        raw = {c: b"".join(self.buffer.snapshot(c)) for c in cpus}
+        raw = {c: b"".join(rb.snapshot(c)) for c in cpus}
         opts = self.output_options()
         if self.tracer.name == "function_graph":
             head = self._graph_header(in_buffer, written, empty=not sum(stats[c].entries for c in cpus))
@@ -462,6 +475,7 @@ class TraceArray:
         if kb <= 0:
             raise _err(errno.EINVAL, "buffer_size_kb")
         self.buffer.resize(kb)
+        self.snapshot.resize()
 
     def _read_clock(self) -> str:
         return " ".join(f"[{c}]" if c == self.clock else c for c in TRACE_CLOCKS) + "\n"

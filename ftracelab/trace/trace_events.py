@@ -61,6 +61,7 @@ EVENT_FILE_FL_SOFT_MODE = 1 << 5
 EVENT_FILE_FL_SOFT_DISABLED = 1 << 6
 FILE_SIZE = 0x18
 FILE_FLAGS, FILE_TYPE, FILE_NR_WRITTEN = 0x00, 0x08, 0x10
+POST_TRACEOFF, POST_SNAPSHOT = 1, 2          # the mailbox's post-trigger word (trace_events.c)
 NR_SYSCALLS = 512
 
 
@@ -195,6 +196,7 @@ class EventRegistry:
     events: list[TraceEvent] = field(default_factory=list)
     _fs: TraceFS | None = None
     log_err: Callable[[str, str, tuple[str, ...], int, int], None] = lambda loc, cmd, errs, code, pos: None
+    arm_snapshot: Callable[[int], None] | None = None     # tracing_(dis)arm_snapshot()
     _hook: RawCallHook | None = None
 
     def __post_init__(self) -> None:
@@ -397,9 +399,13 @@ class EventRegistry:
         if remove:
             if same:
                 ev.triggers.remove(same[0])
+                if trigger.cmd == "snapshot" and self.arm_snapshot is not None:
+                    self.arm_snapshot(-1)            # unregister_snapshot_trigger()
         elif same:
             raise OSError(errno.EEXIST, os.strerror(errno.EEXIST), path)
         else:
+            if trigger.cmd == "snapshot" and self.arm_snapshot is not None:
+                self.arm_snapshot(+1)                # register_snapshot_trigger()
             ev.triggers.insert(0, trigger)
         self._update_flags(ev)
 
@@ -459,11 +465,13 @@ class EventRegistry:
         if ev.triggers:
             buffer = m.read_u64(m.symbols["global_trace_buffer"])
             tracing_on = m.read(buffer, 4) == bytes(4)
-            on, off, stack = fire(ev.triggers, rec, tracing_on, m.cpu, comm)
+            on, off, stack, snap = fire(ev.triggers, rec, tracing_on, m.cpu, comm)
             if on:
                 m.write_u32(buffer, 0)                   # tracer_tracing_on(), before the record
             if off:
-                m.mailbox[6] = 1                         # POST_TRACEOFF
+                m.mailbox[6] |= POST_TRACEOFF
+            if snap:
+                m.mailbox[6] |= POST_SNAPSHOT
             if stack:
                 queue_record(m, TRACE_STACK, self._stack(task))
         m.mailbox[5] = int(keep)

@@ -1,6 +1,6 @@
 """kernel/trace/trace_events_trigger.c of Linux 6.12: the ``trigger`` file of each
-event and the traceon, traceoff and stacktrace commands (``CMD[:COUNT] [if FILTER]``,
-``!CMD`` to remove).
+event and the traceon, traceoff, snapshot and stacktrace commands
+(``CMD[:COUNT] [if FILTER]``, ``!CMD`` to remove).
 
 One write is one command: the first word (cut at ':', blank or tab) names it,
 a number after it is the count, ``if ...`` a filter on the triggering event (its
@@ -12,8 +12,10 @@ is not enabled, and ``enable`` then reads ``0*``.
 Firing (event_triggers_call()): newest first, each trigger whose filter passes
 and whose count is not spent; traceon and traceoff count only when they change
 tracing_on; traceon acts before the event is written, traceoff and stacktrace
-(post triggers) after it. This lab has no snapshot buffer, so ``snapshot`` is
-not one of its commands, as in a kernel without CONFIG_TRACER_SNAPSHOT.
+(post triggers) after it. snapshot (trace_snapshot.py) swaps the buffers; the
+kernel swaps before committing the record it had already reserved in the old
+live buffer, so the record ends in the snapshot: the lab swaps right after
+writing it, to the same effect. A snapshot trigger arms (allocates) the snapshot.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from .trace_events_filter import EventFilter
 __all__ = ["COMMANDS", "Trigger", "parse_trigger", "triggers_text"]
 
 #: the commands this kernel registers, in registration order (for the header)
-COMMANDS = ("traceon", "traceoff", "stacktrace")
-TRIGGER_TYPE = {"traceon": 1, "traceoff": 1, "stacktrace": 4}
+COMMANDS = ("traceon", "traceoff", "snapshot", "stacktrace")
+TRIGGER_TYPE = {"traceon": 1, "traceoff": 1, "snapshot": 2, "stacktrace": 4}
 POST = {"traceoff", "stacktrace"}
 FTRACE_STACK_ENTRIES = 8
 
@@ -126,10 +128,10 @@ def stack_record(read_u64: Callable[[int], int], rbp: int, on_stack: Callable[[i
 
 
 def fire(triggers: list[Trigger], rec: bytes, tracing_on: bool, cpu: int,
-         comm: str) -> tuple[bool, bool, bool]:
+         comm: str) -> tuple[bool, bool, bool, bool]:
     """event_triggers_call() for one record: (turn tracing on now, turn it off after,
-    record a stack after)."""
-    on = off = stack = False
+    record a stack after, take a snapshot after)."""
+    on = off = stack = snap = False
     for t in triggers:
         if t.count == 0:
             continue
@@ -143,9 +145,11 @@ def fire(triggers: list[Trigger], rec: bytes, tracing_on: bool, cpu: int,
             if not tracing_on and not on:
                 continue
             off = True
+        elif t.cmd == "snapshot":
+            snap = True
         else:
             stack = True
         if t.count > 0:
             t.count -= 1
-    return on, off, stack
+    return on, off, stack, snap
 

@@ -76,7 +76,9 @@ static notrace void *event_reserve(struct trace_event_file *file, unsigned int s
  */
 #define LAB_MAILBOX_POST ((volatile unsigned long *)(0xffff888000f00000ul + 0x30))
 #define POST_TRACEOFF 1ul
+#define POST_SNAPSHOT 2ul       /* after the record: it lands in the snapshot, as the kernel's does */
 void lab_emit_pending(void);
+void tracing_snapshot_instance_cond(void);
 
 static notrace void event_commit(struct trace_event_file *file, unsigned long irqflags)
 {
@@ -97,6 +99,8 @@ static notrace void event_commit(struct trace_event_file *file, unsigned long ir
 			}
 		}
 		post = *LAB_MAILBOX_POST;
+		if (post & POST_SNAPSHOT)
+			tracing_snapshot_instance_cond();
 		lab_emit_pending();                     /* a stacktrace trigger's record */
 		if (post & POST_TRACEOFF)
 			global_trace_buffer->record_disabled = 1;          /* tracer_tracing_off() */

@@ -135,6 +135,44 @@ static notrace noinline void ftrace_trace_stack(struct trace_buffer *buffer, uns
 	ring_buffer_unlock_commit(buffer);
 }
 
+/*
+ * The snapshot (trace.c: tracing_snapshot_instance_cond(), update_max_tr()): the
+ * lab allocates the spare buffer and points snapshot_trace_buffer at it; taking
+ * a snapshot swaps it with the live one, which inherits the tracing_on state.
+ */
+__used struct trace_buffer *snapshot_trace_buffer;
+
+/* __trace_array_puts(): a TRACE_PRINT of a kernel string. */
+static notrace void trace_array_puts(unsigned long ip, const char *str)
+{
+	struct print_entry *entry;
+	unsigned int ctx = tracing_gen_ctx();
+	size_t size = __builtin_strlen(str);
+
+	entry = ring_buffer_lock_reserve(global_trace_buffer, sizeof(*entry) + size + 1, sched_clock());
+	if (!entry)
+		return;
+	fill_entry(&entry->ent, TRACE_PRINT, ctx);
+	entry->ip = ip;
+	memcpy(entry->buf, str, size + 1);
+	ring_buffer_unlock_commit(global_trace_buffer);
+}
+
+notrace void tracing_snapshot_instance_cond(void)
+{
+	struct trace_buffer *max = snapshot_trace_buffer;
+
+	if (!max) {
+		trace_array_puts((unsigned long)tracing_snapshot_instance_cond, "*** SNAPSHOT NOT ALLOCATED ***\n");
+		trace_array_puts((unsigned long)tracing_snapshot_instance_cond, "*** stopping trace here!   ***\n");
+		global_trace_buffer->record_disabled = 1;          /* tracer_tracing_off() */
+		return;
+	}
+	max->record_disabled = global_trace_buffer->record_disabled;
+	snapshot_trace_buffer = global_trace_buffer;
+	global_trace_buffer = max;
+}
+
 /* tracing_mark_write(): what a write to trace_marker records (a TRACE_PRINT). */
 __used notrace long tracing_mark_write(const char *ubuf, size_t cnt)
 {
@@ -211,6 +249,7 @@ notrace void function_trace_call(unsigned long ip, unsigned long parent_ip,
 #define PROBE_CPUDUMP 5
 #define PROBE_ENABLE_EVENT 6    /* trace_events.c: event_enable_probe(), pad = the file */
 #define PROBE_DISABLE_EVENT 7
+#define PROBE_SNAPSHOT 8        /* ftrace_snapshot()/ftrace_count_snapshot() */
 #define MAX_FUNC_PROBES 512
 #define FTRACE_DATA_BASE 0xffff888001080000ul   /* machine/memory.py: event files live here */
 
@@ -289,6 +328,10 @@ notrace void function_trace_probe_call(unsigned long ip, unsigned long parent_ip
 				file->flags |= EVENT_FILE_FL_SOFT_DISABLED;
 			break;
 		}
+		case PROBE_SNAPSHOT:
+			if (probe_count(&p->count))
+				tracing_snapshot_instance_cond();
+			break;
 		case PROBE_DUMP:
 		case PROBE_CPUDUMP:
 			if (probe_count(&p->count)) {
