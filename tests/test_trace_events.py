@@ -50,7 +50,7 @@ def test_enable_files_and_set_event(lab: Lab) -> None:
     fs.append("set_event", "irq: :sys_enter_openat")          # a system, an event of any system
     assert set(str(fs.read("set_event")).split()) == {
         "sched:sched_switch", "irq:softirq_entry", "irq:softirq_exit", "irq:softirq_raise",
-        "syscalls:sys_enter_openat"}
+        "irq:irq_handler_entry", "irq:irq_handler_exit", "syscalls:sys_enter_openat"}
     assert fs.read("events/irq/enable") == "1\n"
     fs.append("set_event", "!irq:softirq_raise")
     assert fs.read("events/irq/softirq_raise/enable") == "0\n"
@@ -115,3 +115,24 @@ def test_event_text_golden(lab: Lab, golden: Callable[[str, str], None]) -> None
     lab.tracefs.write("options/raw", "1")
     assert all(re.match(r"\d+ \d \d+ type: \d+$", line) for line in
                str(lab.tracefs.read("trace")).splitlines() if not line.startswith("#"))
+
+
+def test_irq_handler_events_from_the_uart(lab: Lab, golden: Callable[[str, str], None]) -> None:
+    """serial-write: IRQ 4 (ttyS0) fires when the UART's FIFO drains; each handler
+    run sits between irq_handler_entry and irq_handler_exit in hardirq context, and
+    the wake-up of the sleeping writer comes from inside it."""
+    fs = lab.tracefs
+    for ev in ("irq/irq_handler_entry", "irq/irq_handler_exit", "sched/sched_wakeup"):
+        fs.write(f"events/{ev}/enable", "1")
+    rec = lab.run("serial-write", size=600, chunk=300)
+    assert rec.completed
+    df = lab.trace().df_events()
+    entries, exits = df[df.event == "irq_handler_entry"], df[df.event == "irq_handler_exit"]
+    assert len(entries) == len(exits) == 600 // 16 + 1           # one per FIFO load, and the last
+    assert set(entries["irq"]) == {4} and set(entries["name"]) == {"ttyS0"} and set(exits["ret"]) == {1}
+    lines = [line for line in str(fs.read("trace")).splitlines() if not line.startswith("#")]
+    assert all(" d.h" in line or " dnh" in line for line in lines if "irq_handler" in line)
+    wakeups = [i for i, line in enumerate(lines) if "sched_wakeup: comm=serial-write" in line]
+    assert wakeups and all("irq_handler_entry" in lines[i - 1] for i in wakeups)
+    assert lab.machine.read(lab.machine.symbols["lab_irq_armed"], 4) == bytes(4)    # nothing left
+    golden("irq_handler_events.txt", "\n".join(lines[:12]) + "\n")

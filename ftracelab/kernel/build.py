@@ -41,6 +41,7 @@ KERNEL_SOURCES = [
     "kernel/fork.c",
     "kernel/exit.c",
     "kernel/softirq.c",
+    "kernel/irq/handle.c",
     "kernel/sched/core.c",
     "kernel/sched/fair.c",
     "kernel/sched/wait.c",
@@ -64,6 +65,7 @@ KERNEL_SOURCES = [
     "block/blk-mq.c",
     "drivers/block/null_blk.c",
     "drivers/mem.c",
+    "drivers/tty/serial8250.c",
     "lib/iov_iter.c",
     "lib/string.c",
 ]

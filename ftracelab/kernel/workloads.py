@@ -62,6 +62,11 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in (
     Workload("write", "wl_write",
              "write SIZE bytes to PATH (O_TRUNC), CHUNK at a time, LOOPS times",
              {"path": "/tmp/out", "loops": 1, "chunk": 512, "size": 4096}),
+    Workload("serial-write", "wl_write",
+             "write SIZE bytes to /dev/ttyS0 (a 16550A UART at 115200 baud, IRQ 4), CHUNK at a "
+             "time: the writer sleeps when the 4 KiB xmit ring is full, the FIFO-empty "
+             "interrupt (irq_handler_entry/exit) refills the UART and wakes it",
+             {"path": "/dev/ttyS0", "loops": 1, "chunk": 1024, "size": 5000}),
     Workload("getpid", "wl_getpid",
              "getpid() LOOPS times: the bare syscall entry/exit path",
              {"loops": 100}),

@@ -13,6 +13,10 @@ Interrupts are delivered where a CPU stops, if its IF flag is set:
 
 * the timer interrupt when the CPU's clock has passed the deadline it
   programmed (pcpu_hot.next_event_ns, written by lapic_next_deadline());
+* a device interrupt when the CPU's clock has passed the time a device asked
+  for on its line (lab_irq_lines[irq], written by lab_irq_raise_at(); the
+  lab_irq_armed mask says which lines have one): the vector's stub in
+  irq_entries_start;
 * the reschedule IPI when another CPU set pcpu_hot.ipi_pending, or the CPU
   is idle with need_resched set.
 
@@ -25,6 +29,7 @@ Everything here is deterministic: ties go to the lowest CPU number.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,6 +46,9 @@ from .memory import (
 )
 
 QUANTUM_NS = 2_000
+NR_IRQS = 16
+IRQ_STUB_SIZE = 16                 # irq_entries_start: one stub per vector
+_LINE = struct.Struct("<Qi4x")     # struct lab_irq_line
 
 
 @dataclass
@@ -59,6 +67,9 @@ class VcpuScheduler:
         self._slice_end_resume = sym["paravirt_slice_end"] + 1
         self._timer_entry = sym["asm_sysvec_apic_timer_interrupt"]
         self._ipi_entry = sym["asm_sysvec_reschedule_ipi"]
+        self._irq_entries = sym["irq_entries_start"]
+        self._irq_lines = sym["lab_irq_lines"]
+        self._irq_armed = sym["lab_irq_armed"]
         self.halted = [False] * machine.ncpus
         self.slices = 0
 
@@ -84,6 +95,25 @@ class VcpuScheduler:
         return now
 
     # ---- interrupts ------------------------------------------------------------
+    def _lines(self, cpu: int) -> list[tuple[int, int]]:
+        """(deadline, irq) of the device lines armed for ``cpu``."""
+        armed = int.from_bytes(self.m.read(self._irq_armed, 4), "little")
+        if not armed:
+            return []
+        raw = self.m.read(self._irq_lines, _LINE.size * NR_IRQS)
+        out = []
+        for irq in range(NR_IRQS):
+            if armed >> irq & 1:
+                deadline, target = _LINE.unpack_from(raw, _LINE.size * irq)
+                if target == cpu:
+                    out.append((deadline, irq))
+        return out
+
+    def _next_event(self, cpu: int) -> int:
+        """The earliest time something will interrupt ``cpu``: its APIC deadline or a
+        device line."""
+        return min([self._u64(cpu, PCPU_NEXT_EVENT), *(d for d, _ in self._lines(cpu))])
+
     def _try_interrupts(self, cpu: int, idle: bool = False) -> bool:
         """Deliver what is pending on the selected CPU; True if one was taken.
         An idle CPU is also kicked out of hlt when it has need_resched set."""
@@ -94,6 +124,13 @@ class VcpuScheduler:
             # The deadline fires once; the handler programs the next one.
             m.write_u64(percpu_addr(cpu) + PCPU_NEXT_EVENT, NO_DEADLINE)
             return m.deliver_interrupt(self._timer_entry)
+        due = [irq for deadline, irq in self._lines(cpu) if deadline <= self.clock(cpu)]
+        if due:                            # the lowest line first, as the IO-APIC's priority
+            irq = min(due)
+            m.write_u64(self._irq_lines + _LINE.size * irq, NO_DEADLINE)
+            armed = int.from_bytes(m.read(self._irq_armed, 4), "little")
+            m.write_u32(self._irq_armed, armed & ~(1 << irq))
+            return m.deliver_interrupt(self._irq_entries + IRQ_STUB_SIZE * irq)
         if self._u32(cpu, PCPU_IPI_PENDING) or (idle and self._u32(cpu, PCPU_NEED_RESCHED)):
             m.write_u32(percpu_addr(cpu) + PCPU_IPI_PENDING, 0)
             return m.deliver_interrupt(self._ipi_entry)
@@ -101,11 +138,11 @@ class VcpuScheduler:
 
     def _wants_wakeup(self, cpu: int, now: int) -> bool:
         return bool(self._u32(cpu, PCPU_IPI_PENDING) or self._u32(cpu, PCPU_NEED_RESCHED)
-                    or self._u64(cpu, PCPU_NEXT_EVENT) <= now)
+                    or self._next_event(cpu) <= now)
 
     def _wake(self, cpu: int, now: int) -> None:
         """Wake a halted CPU at virtual time ``now`` (or at its own deadline)."""
-        deadline = self._u64(cpu, PCPU_NEXT_EVENT)
+        deadline = self._next_event(cpu)
         wake_at = now if (self._u32(cpu, PCPU_IPI_PENDING) or self._u32(cpu, PCPU_NEED_RESCHED)) \
             else deadline
         self._set_clock(cpu, max(self.clock(cpu), wake_at))
@@ -129,7 +166,7 @@ class VcpuScheduler:
             if not running:
                 if done():
                     return SmpStop("done")
-                deadlines = [(self._u64(c, PCPU_NEXT_EVENT), c) for c in range(n)]
+                deadlines = [(self._next_event(c), c) for c in range(n)]
                 wake_at, cpu = min(deadlines)
                 pending = [c for c in range(n) if self._wants_wakeup(c, self.clock(c))]
                 if pending:
@@ -151,8 +188,8 @@ class VcpuScheduler:
         m.select_cpu(cpu)
         self._try_interrupts(cpu)      # first: a handler reprograms the deadline
         others = [self.clock(c) for c in running if c != cpu]
-        halted_deadlines = [self._u64(c, PCPU_NEXT_EVENT) for c in range(m.ncpus) if self.halted[c]]
-        end = min([NO_DEADLINE, self._u64(cpu, PCPU_NEXT_EVENT), *halted_deadlines,
+        halted_deadlines = [self._next_event(c) for c in range(m.ncpus) if self.halted[c]]
+        end = min([NO_DEADLINE, self._next_event(cpu), *halted_deadlines,
                    *(t + self.quantum_ns for t in others)])
         m.write_u64(percpu_addr(cpu) + PCPU_SLICE_END, end)
         stop = m.run()

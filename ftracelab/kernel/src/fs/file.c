@@ -134,6 +134,8 @@ static noinline void __fput(struct file *file)
 {
 	KCOST(60);
 	__fsnotify_parent(NULL, 0x8 /* FS_CLOSE_WRITE */, file, 1);
+	if (file->f_op && file->f_op->release)
+		file->f_op->release(file->f_inode, file);
 	kmem_cache_free(&filp_cachep, file);
 }
 

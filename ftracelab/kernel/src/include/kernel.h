@@ -366,6 +366,7 @@ struct file_operations {
 	ssize_t (*read_iter)(struct kiocb *iocb, struct iov_iter *to);
 	ssize_t (*write_iter)(struct kiocb *iocb, struct iov_iter *from);
 	int (*open)(struct inode *inode, struct file *file);
+	int (*release)(struct inode *inode, struct file *file);
 };
 
 struct inode {
@@ -520,6 +521,36 @@ void raise_softirq_irqoff(unsigned int nr);
 void open_softirq(int nr, void (*action)(void));
 void native_smp_send_reschedule(int cpu);
 void update_process_times(int user_tick);
+
+/* Device interrupts (kernel/irq/handle.c): legacy ISA line numbers. */
+#define NO_DEADLINE (~0ull)
+#define NR_IRQS 16
+#define IRQ_VECTOR_BASE 0x20            /* vector = IRQ_VECTOR_BASE + irq */
+typedef int irqreturn_t;
+#define IRQ_NONE 0
+#define IRQ_HANDLED 1
+typedef irqreturn_t (*irq_handler_t)(int irq, void *dev_id);
+struct irqaction {
+	irq_handler_t handler;
+	void *dev_id;
+	const char *name;
+	struct irqaction *next;
+	unsigned int irq;
+};
+struct irq_desc {
+	struct irqaction *action;
+	unsigned int irq;
+	int in_progress;
+	unsigned long tot_count;
+};
+int request_threaded_irq(unsigned int irq, irq_handler_t handler, irq_handler_t thread_fn,
+			 unsigned long flags, const char *name, void *dev_id);
+static inline int request_irq(unsigned int irq, irq_handler_t handler, unsigned long flags,
+			      const char *name, void *dev)
+{
+	return request_threaded_irq(irq, handler, NULL, flags, name, dev);
+}
+void lab_irq_raise_at(unsigned int irq, u64 when);
 
 /* The user-space area tasks get stacks from (machine/memory.py). */
 #define USER_STACKS_BASE 0x7ffff0000000ul

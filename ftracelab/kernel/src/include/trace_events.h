@@ -38,6 +38,7 @@ enum lab_tracepoint {
 	TP_sys_enter, TP_sys_exit,
 	TP_softirq_entry, TP_softirq_exit, TP_softirq_raise,
 	TP_local_timer_entry, TP_local_timer_exit, TP_reschedule_entry, TP_reschedule_exit,
+	TP_irq_handler_entry, TP_irq_handler_exit,
 	NR_LAB_TRACEPOINTS
 };
 
@@ -63,6 +64,9 @@ void trace_event_raw_event_sched_process_fork(struct trace_event_file *file, str
 					      struct task_struct *child);
 void trace_event_raw_event_vector(struct trace_event_file *file, int vector);
 void trace_event_raw_event_softirq(struct trace_event_file *file, unsigned int vec);
+void trace_event_raw_event_irq_handler_entry(struct trace_event_file *file, int irq, struct irqaction *action);
+void trace_event_raw_event_irq_handler_exit(struct trace_event_file *file, int irq, struct irqaction *action,
+					   int ret);
 void ftrace_syscall_enter(struct pt_regs *regs, long id);
 void ftrace_syscall_exit(struct pt_regs *regs, long ret);
 
@@ -91,6 +95,10 @@ DEFINE_TP(sched_process_wait, (int pid), trace_event_raw_event_sched_process_wai
 DEFINE_TP(softirq_entry, (unsigned int vec), trace_event_raw_event_softirq(file, vec))
 DEFINE_TP(softirq_exit, (unsigned int vec), trace_event_raw_event_softirq(file, vec))
 DEFINE_TP(softirq_raise, (unsigned int vec), trace_event_raw_event_softirq(file, vec))
+DEFINE_TP(irq_handler_entry, (int irq, struct irqaction *action),
+	  trace_event_raw_event_irq_handler_entry(file, irq, action))
+DEFINE_TP(irq_handler_exit, (int irq, struct irqaction *action, int ret),
+	  trace_event_raw_event_irq_handler_exit(file, irq, action, ret))
 DEFINE_TP(local_timer_entry, (int vector), trace_event_raw_event_vector(file, vector))
 DEFINE_TP(local_timer_exit, (int vector), trace_event_raw_event_vector(file, vector))
 DEFINE_TP(reschedule_entry, (int vector), trace_event_raw_event_vector(file, vector))

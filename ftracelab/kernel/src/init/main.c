@@ -13,6 +13,8 @@ void sched_init(void);
 void init_idle(struct task_struct *idle, int cpu);
 void tick_setup_sched_timer(void);
 void blk_mq_init(void);
+void init_IRQ(void);
+void serial8250_init(void);
 void __noreturn cpu_startup_entry(int state);
 
 __used int system_state;   /* 0 booting, 1 running */
@@ -28,7 +30,9 @@ static __init void __noreturn cpu_init_common(int cpu)
 __used __init void __noreturn start_kernel(void)
 {
 	sched_init();
+	init_IRQ();
 	blk_mq_init();
+	serial8250_init();
 	system_state = 1;
 	cpu_init_common(0);
 }

@@ -17,7 +17,8 @@ __used const char lab_tp_names[] =
 	"sched_switch\0sched_waking\0sched_wakeup\0sched_wakeup_new\0"
 	"sched_process_fork\0sched_process_exit\0sched_process_free\0sched_process_wait\0"
 	"sys_enter\0sys_exit\0softirq_entry\0softirq_exit\0softirq_raise\0"
-	"local_timer_entry\0local_timer_exit\0reschedule_entry\0reschedule_exit\0";
+	"local_timer_entry\0local_timer_exit\0reschedule_entry\0reschedule_exit\0"
+	"irq_handler_entry\0irq_handler_exit\0";
 
 #define NR_syscalls 512
 #define SYSCALL_MAX_ARGS 6
@@ -265,6 +266,51 @@ notrace void trace_event_raw_event_softirq(struct trace_event_file *file, unsign
 	if (!entry)
 		return;
 	entry->value = (int)vec;
+	event_commit(file, irqflags);
+}
+
+/* include/trace/events/irq.h: irq_handler_entry (irq, __string name), irq_handler_exit */
+struct trace_event_raw_irq_handler_entry {
+	struct trace_entry ent;
+	int irq;
+	u32 __data_loc_name;    /* (length << 16) | offset of the string in the record */
+	char __data[];
+};
+
+struct trace_event_raw_irq_handler_exit {
+	struct trace_entry ent;
+	int irq;
+	int ret;
+};
+
+notrace void trace_event_raw_event_irq_handler_entry(struct trace_event_file *file, int irq,
+						     struct irqaction *action)
+{
+	struct trace_event_raw_irq_handler_entry *entry;
+	unsigned long irqflags;
+	u32 len = (u32)strlen(action->name) + 1;
+
+	entry = event_reserve(file, sizeof(*entry) + len, tracing_gen_ctx_dec(), &irqflags);
+	if (!entry)
+		return;
+	entry->irq = irq;
+	entry->__data_loc_name = len << 16 | (u32)sizeof(*entry);
+	memcpy(entry->__data, action->name, len);
+	event_commit(file, irqflags);
+}
+
+notrace void trace_event_raw_event_irq_handler_exit(struct trace_event_file *file, int irq,
+						    struct irqaction *action, int ret)
+{
+	struct trace_event_raw_irq_handler_exit *entry;
+	unsigned long irqflags;
+
+	(void)action;
+	entry = event_reserve(file, sizeof(*entry), tracing_gen_ctx_dec(), &irqflags);
+	if (!entry)
+		return;
+	entry->irq = irq;
+	entry->ret = ret;
 	event_commit(file, irqflags);
 }
 

@@ -124,6 +124,35 @@ restore_regs_and_return:
 	.pushsection .irqentry.text, "ax"
 	IDTENTRY_SYSVEC asm_sysvec_apic_timer_interrupt, sysvec_apic_timer_interrupt
 	IDTENTRY_SYSVEC asm_sysvec_reschedule_ipi, sysvec_reschedule_ipi
+
+/*
+ * Device interrupts: irq_entries_start holds a 16-byte stub per external vector
+ * (IRQ_VECTOR_BASE + irq) that pushes its vector where pt_regs->orig_ax goes and
+ * jumps to asm_common_interrupt, which calls common_interrupt(regs, vector).
+ */
+	.globl irq_entries_start
+	.p2align 4
+irq_entries_start:
+	vector = 0x20
+	.rept 16
+0:	endbr64
+	.byte	0x6a, vector		/* pushq $vector */
+	jmp	asm_common_interrupt
+	.fill	0b + 16 - ., 1, 0xcc
+	vector = vector + 1
+	.endr
+
+	.globl asm_common_interrupt
+	.type asm_common_interrupt, @function
+	.p2align 4
+asm_common_interrupt:
+	PUSH_REGS
+	cld
+	movq	%rsp, %rdi
+	movq	0x78(%rsp), %rsi	/* pt_regs->orig_ax: the vector */
+	call	common_interrupt
+	jmp	restore_regs_and_return
+	.size asm_common_interrupt, .-asm_common_interrupt
 	.popsection
 
 /*
