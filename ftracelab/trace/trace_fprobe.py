@@ -26,25 +26,20 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..machine.memory import PCPU_CURRENT_TASK
 from .fprobe import Fprobe, RetRegs
 from .trace_probe import (
-    MAX_TRACE_ARGS,
     TPARG_FL_FENTRY,
     TPARG_FL_FPROBE,
     TPARG_FL_KERNEL,
     TPARG_FL_RETURN,
     ParseContext,
-    ProbeArg,
     ProbeError,
     ProbeLog,
     _kstrtoul,
-    expand_meta_args,
     parse_event_name,
-    parse_probe_arg,
     sanitize_event_name,
 )
-from .trace_probe_tmpl import FetchEnv, TraceProbe, queue_record, store_args
+from .trace_probe_tmpl import FetchEnv, TraceProbe, parse_args, queue_record, store_args
 
 if TYPE_CHECKING:
     from ..lab import Lab
@@ -54,7 +49,6 @@ __all__ = ["TraceFprobe", "create_trace_fprobe"]
 
 FPROBE_EVENT_SYSTEM = "fprobes"
 RETHOOK_MAXACTIVE_MAX = 4096
-TASK_COMM = 0x08
 
 
 @dataclass(eq=False)
@@ -118,16 +112,7 @@ def create_trace_fprobe(lab: Lab, argv: list[str], log: ProbeLog) -> TraceFprobe
         event = sanitize_event_name(f"{symbol}__{'exit' if is_return else 'entry'}")[:63]
     flags = TPARG_FL_KERNEL | TPARG_FL_FPROBE | (TPARG_FL_RETURN if is_return else TPARG_FL_FENTRY)
     ctx = ParseContext(flags)
-    fetchargs = argv[2:]
-    expand_meta_args(log, fetchargs, ctx)
-    if len(fetchargs) > MAX_TRACE_ARGS:
-        raise ProbeError(errno.E2BIG)
-    args: list[ProbeArg] = []
-    size = 0
-    for i, word in enumerate(fetchargs):
-        arg = parse_probe_arg(log, ctx, i, word, args, size)
-        args.append(arg)
-        size += arg.size
+    args = parse_args(log, ctx, argv[2:])
     return TraceFprobe(group, event, symbol, is_return, args, maxactive, list(ctx.entry_args))
 
 
@@ -139,20 +124,6 @@ class FprobeHandlers:
     def __init__(self, lab: Lab, tf: TraceFprobe) -> None:
         self.lab, self.tf, self.m = lab, tf, lab.machine
 
-    def _env(self, regs: FtraceRegs | None, retval: int = 0, edata: dict[int, int] | None = None) -> FetchEnv:
-        m = self.m
-
-        def comm() -> str:
-            task = m.percpu_u64(m.cpu, PCPU_CURRENT_TASK)
-            return m.read(task + TASK_COMM, 16).split(b"\0")[0].decode(errors="replace")
-        return FetchEnv(m, regs, retval, comm, self._symbol, edata or {})
-
-    def _symbol(self, name: str) -> int | None:
-        try:
-            return self.m.kallsyms.lookup_name(name).addr
-        except KeyError:
-            return None
-
     def entry(self, fp: Fprobe, entry_ip: int, ret_ip: int, regs: FtraceRegs, data: bytearray) -> bool:
         tf = self.tf
         if tf.is_return:                               # keep the $argN the exit prints
@@ -160,7 +131,7 @@ class FprobeHandlers:
                 struct.pack_into("<Q", data, 8 * k, regs.arg(n + 1))
             return False
         assert tf.trace_event is not None
-        payload = store_args(self._env(regs), tf.args, struct.pack("<Q", entry_ip), self._symstr)
+        payload = store_args(FetchEnv.at(self.m, regs), tf.args, struct.pack("<Q", entry_ip), self._symstr)
         queue_record(self.m, tf.trace_event.id, payload, tf.trace_event.judged)
         return False
 
@@ -169,7 +140,7 @@ class FprobeHandlers:
         assert tf.trace_event is not None
         edata = {n: struct.unpack_from("<Q", data, 8 * k)[0] for k, n in enumerate(tf.entry_args)
                  if len(data) >= 8 * (k + 1)}
-        payload = store_args(self._env(None, regs.ax, edata), tf.args,
+        payload = store_args(FetchEnv.at(self.m, None, regs.ax, edata), tf.args,
                              struct.pack("<QQ", entry_ip, ret_ip), self._symstr)
         queue_record(self.m, tf.trace_event.id, payload, tf.trace_event.judged)
 

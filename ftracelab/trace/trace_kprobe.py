@@ -25,25 +25,20 @@ import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..machine.memory import PCPU_CURRENT_TASK
 from .kprobes import Kprobe, KprobeError, Kretprobe, KretprobeInstance
 from .trace_probe import (
-    MAX_TRACE_ARGS,
     TPARG_FL_FENTRY,
     TPARG_FL_KERNEL,
     TPARG_FL_RETURN,
     ParseContext,
-    ProbeArg,
     ProbeError,
     ProbeLog,
     _kstrtol,
     _kstrtoul,
-    expand_meta_args,
     parse_event_name,
-    parse_probe_arg,
     sanitize_event_name,
 )
-from .trace_probe_tmpl import FetchEnv, TraceProbe, queue_record, store_args
+from .trace_probe_tmpl import FetchEnv, TraceProbe, parse_args, queue_record, store_args
 
 if TYPE_CHECKING:
     from ..lab import Lab
@@ -53,7 +48,6 @@ __all__ = ["TraceKprobe", "create_trace_kprobe"]
 KPROBE_EVENT_SYSTEM = "kprobes"
 KRETPROBE_MAXACTIVE_MAX = 4096
 MAX_EVENT_NAME_LEN = 64
-TASK_COMM = 0x08
 UINT_MAX = 0xFFFF_FFFF
 
 
@@ -158,16 +152,7 @@ def create_trace_kprobe(lab: Lab, argv: list[str], log: ProbeLog) -> TraceKprobe
         name = f"{kind}_{symbol}_{offset}" if symbol else f"{kind}_0x{addr:016x}"
         event = sanitize_event_name(name[:MAX_EVENT_NAME_LEN - 1])
     ctx = ParseContext(flags)
-    fetchargs = argv[2:]
-    expand_meta_args(log, fetchargs, ctx)
-    if len(fetchargs) > MAX_TRACE_ARGS:
-        raise ProbeError(errno.E2BIG)
-    args: list[ProbeArg] = []
-    size = 0
-    for i, word in enumerate(fetchargs):
-        arg = parse_probe_arg(log, ctx, i, word, args, size)
-        args.append(arg)
-        size += arg.size
+    args = parse_args(log, ctx, argv[2:])
     return TraceKprobe(group, event, symbol, is_return, args, maxactive, list(ctx.entry_args),
                        offset=offset, addr=addr)
 
@@ -219,17 +204,6 @@ class _Handlers:
     def __init__(self, lab: Lab, tk: TraceKprobe) -> None:
         self.m, self.tk = lab.machine, tk
 
-    def _env(self, regs: Any, retval: int = 0, edata: dict[int, int] | None = None) -> FetchEnv:
-        m = self.m
-
-        def comm() -> str:
-            task = m.percpu_u64(m.cpu, PCPU_CURRENT_TASK)
-            return m.read(task + TASK_COMM, 16).split(b"\0")[0].decode(errors="replace")
-
-        def symbol(name: str) -> int | None:
-            return m.kallsyms.lookup_name(name).addr if m.kallsyms.count(name) else None
-        return FetchEnv(m, regs, retval, comm, symbol, edata or {})
-
     def _emit(self, payload: bytes) -> None:
         """Queue the record; it is written natively when the handler returns
         (lab_python_func's tail call for a kprobe on ftrace, lab_kprobe_emit after
@@ -239,7 +213,7 @@ class _Handlers:
         queue_record(self.m, ev.id, payload, ev.judged)
 
     def pre(self, kp: Kprobe, regs: Any) -> bool:
-        self._emit(store_args(self._env(regs), self.tk.args, struct.pack("<Q", kp.addr),
+        self._emit(store_args(FetchEnv.at(self.m, regs), self.tk.args, struct.pack("<Q", kp.addr),
                               self.m.kallsyms.format_ps))
         return False
 
@@ -252,5 +226,5 @@ class _Handlers:
         if ri.rp.kp is None or ri.rp.kp.disabled:     # the event was disabled meanwhile
             return
         edata = {n: struct.unpack_from("<Q", ri.data, 8 * k)[0] for k, n in enumerate(self.tk.entry_args)}
-        self._emit(store_args(self._env(regs, int(regs.rax), edata), self.tk.args,
+        self._emit(store_args(FetchEnv.at(self.m, regs, int(regs.rax), edata), self.tk.args,
                               struct.pack("<QQ", ri.func, ri.ret_addr), self.m.kallsyms.format_ps))

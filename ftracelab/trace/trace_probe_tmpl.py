@@ -12,23 +12,37 @@ buffer, clock and context of the probed call.
 from __future__ import annotations
 
 import ctypes
+import errno
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..machine.memory import PCPU_CURRENT_TASK
 from .trace_entries import Field
-from .trace_probe import Fetch, ProbeArg, print_fmt
+from .trace_probe import (
+    MAX_TRACE_ARGS,
+    Fetch,
+    ParseContext,
+    ProbeArg,
+    ProbeError,
+    ProbeLog,
+    expand_meta_args,
+    parse_probe_arg,
+    print_fmt,
+)
 
 if TYPE_CHECKING:
     from ..machine.cpu import Machine
     from .trace_events import TraceEvent
 
-__all__ = ["FetchEnv", "TraceProbe", "compare_arg_types", "print_args", "queue_record", "store_args"]
+__all__ = ["FetchEnv", "TraceProbe", "compare_arg_types", "parse_args", "print_args", "queue_record",
+           "store_args"]
 
 MAX_STRING_SIZE = 4096
 FAULT_STRING = "(fault)"
 PENDING_COUNT, PENDING_RECORDS, MAILBOX_SIZE = 0x80, 0x100, 4096
+TASK_COMM = 0x08                         # task_struct.comm
 
 
 class _Fault(Exception):
@@ -54,6 +68,17 @@ class FetchEnv:
     @property
     def comm(self) -> str:
         return self.comm_of()
+
+    @classmethod
+    def at(cls, m: Machine, regs: Any, retval: int = 0, edata: Mapping[int, int] | None = None) -> FetchEnv:
+        """What a probe handler on the current CPU reads from: current's comm, kallsyms."""
+        def comm() -> str:
+            task = m.percpu_u64(m.cpu, PCPU_CURRENT_TASK)
+            return m.read(task + TASK_COMM, 16).split(b"\0")[0].decode(errors="replace")
+
+        def symbol(name: str) -> int | None:
+            return m.kallsyms.lookup_name(name).addr if m.kallsyms.count(name) else None
+        return cls(m, regs, retval, comm, symbol, edata or {})
 
     def read(self, addr: int, size: int) -> bytes:
         try:
@@ -301,6 +326,21 @@ class TraceProbe:
         """trace_probe_match_command_args(): the leading ``NAME=FETCHARG`` words."""
         words = self.arg_words()
         return len(argv) <= len(words) and argv == words[:len(argv)]
+
+
+def parse_args(log: ProbeLog, ctx: ParseContext, words: list[str]) -> list[ProbeArg]:
+    """The FETCHARGS of a definition: meta-args expanded, at most MAX_TRACE_ARGS
+    (E2BIG, no log entry), each parsed by traceprobe_parse_probe_arg()."""
+    expand_meta_args(log, words, ctx)
+    if len(words) > MAX_TRACE_ARGS:
+        raise ProbeError(errno.E2BIG)
+    args: list[ProbeArg] = []
+    size = 0
+    for i, word in enumerate(words):
+        arg = parse_probe_arg(log, ctx, i, word, args, size)
+        args.append(arg)
+        size += arg.size
+    return args
 
 
 def compare_arg_types(new: list[ProbeArg], old: list[ProbeArg]) -> int:
