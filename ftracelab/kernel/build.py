@@ -54,6 +54,7 @@ KERNEL_SOURCES = [
     "kernel/trace/ring_buffer.c",
     "kernel/trace/trace_functions.c",
     "kernel/trace/trace_events.c",
+    "samples/fprobe_latency.c",
     "mm/slub.c",
     "mm/mmap.c",
     "fs/read_write.c",

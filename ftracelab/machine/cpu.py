@@ -125,6 +125,7 @@ class Machine:
         self.symbols = {s.name: s.addr for s in vmlinux.symbols}
         self.user_symbols = {s.name: s.addr for s in user.symbols}
         self.int3_handlers: list[Int3Handler] = []
+        self.host_write_hook: Callable[[int, bytes], None] | None = None
         self._boot_hardware()
 
     # ---- construction and reset ------------------------------------------------
@@ -208,6 +209,8 @@ class Machine:
 
     def write(self, addr: int, data: bytes) -> None:
         self.uc.mem_write(addr, bytes(data))
+        if self.host_write_hook is not None:      # a recording wants the host's writes too
+            self.host_write_hook(addr, bytes(data))
 
     def read_u64(self, addr: int) -> int:
         return int.from_bytes(self.read(addr, 8), "little")

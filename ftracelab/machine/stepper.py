@@ -122,12 +122,22 @@ def record_until(machine: Machine, stop_at: int, max_steps: int = 5000) -> StepT
         if machine._depth <= 1 and isinstance(pending, Step):
             pending.writes.append((address, size, value & ((1 << (8 * size)) - 1)))
 
+    def on_host_write(address: int, data: bytes) -> None:
+        """A Python callback's write into kernel memory (fgraph data, say): part of
+        the instruction whose hook ran it, word by word."""
+        pending = state["pending"]
+        if machine._depth <= 1 and isinstance(pending, Step):
+            for at in range(0, len(data) - len(data) % 8, 8):
+                pending.writes.append((address + at, 8, int.from_bytes(data[at:at + 8], "little")))
+
     hooks = [uc.hook_add(UC_HOOK_CODE, on_code), uc.hook_add(UC_HOOK_MEM_WRITE, on_write)]
     uc.ctl_flush_tb()
+    machine.host_write_hook = on_host_write
     try:
         stop = machine.run(until=stop_at)
         finish_previous()
     finally:
+        machine.host_write_hook = None
         for h in hooks:
             uc.hook_del(h)
         uc.ctl_flush_tb()

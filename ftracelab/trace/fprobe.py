@@ -18,9 +18,17 @@ function (room for every fprobe with an exit handler), where the kernel sizes th
 reservation for the fprobes of the function at hand.
 
 Each fprobe also has a ``struct fprobe`` in kernel memory (nmissed at +0, flags at
-+8, entry_data_size at +16), so the pointer in the header is a real one.
-``nmissed`` counts the calls whose entry data could not be reserved (a full
-shadow stack): their handlers do not run.
++8, entry_data_size at +16, a private pointer at +24), so the pointer in the
+header is a real one. ``nmissed`` counts the calls whose entry data could not be
+reserved (a full shadow stack): their handlers do not run.
+
+A handler is a Python callable or, given as a string, a native function of the
+image with 6.14's handler signature (``fp``, ``entry_ip``, ``ret_ip``, ``fregs``,
+``entry_data`` as kernel pointers): the lab calls it on the probed CPU with the
+entry data in a per-CPU scratch buffer. The image ships one such pair,
+``fprobe_latency_entry``/``fprobe_latency_exit`` (samples/fprobe_latency.c): a
+log2 histogram of call durations in the fprobe's private data, read with
+:meth:`Fprobe.latency`.
 """
 
 from __future__ import annotations
@@ -43,6 +51,8 @@ FPROBE_FL_DISABLED = 1
 FGRAPH_MAX_DATA_SIZE = 256
 HEADER = struct.Struct("<QQ")
 FPROBE_STRUCT = 0x20
+FPROBE_PRIV = 0x18
+LATENCY = struct.Struct("<4Q64Q")      # struct fprobe_latency (samples/fprobe_latency.c)
 
 
 @dataclass(frozen=True)
@@ -56,21 +66,25 @@ class RetRegs:
     ip: int
 
 
-EntryHandler = Callable[["Fprobe", int, int, "FtraceRegs", bytearray], Any]
-ExitHandler = Callable[["Fprobe", int, int, RetRegs, bytes], Any]
+EntryHandler = Callable[["Fprobe", int, int, "FtraceRegs", bytearray], Any] | str
+ExitHandler = Callable[["Fprobe", int, int, RetRegs, bytes], Any] | str
 
 
 @dataclass(eq=False)
 class Fprobe:
     """``struct fprobe``: ``entry_handler(fp, entry_ip, ret_ip, fregs, entry_data)``
     (a true result skips the exit handler for that call) and
-    ``exit_handler(fp, entry_ip, ret_ip, regs, entry_data)``, either may be None."""
+    ``exit_handler(fp, entry_ip, ret_ip, regs, entry_data)``, either may be None,
+    or the name of a native handler in the image; ``private_size`` bytes of kernel
+    memory at ``private`` (fp's private pointer) for native handlers to keep state."""
 
     entry_handler: EntryHandler | None = None
     exit_handler: ExitHandler | None = None
     entry_data_size: int = 0
     name: str = "fprobe"
+    private_size: int = 0
     addr: int = 0                          # its struct fprobe in kernel memory
+    private: int = 0
     ips: set[int] = field(default_factory=set)
     manager: FprobeManager | None = None
 
@@ -101,6 +115,16 @@ class Fprobe:
     def slot_size(self) -> int:
         return HEADER.size + (self.entry_data_size + 7) // 8 * 8
 
+    def latency(self) -> dict[str, Any]:
+        """The fprobe_latency sample's counts: entries, exits, total and max ns, and
+        the log2 histogram (bucket k: durations in [2^k, 2^(k+1)) ns)."""
+        if self.manager is None or not self.private or self.private_size < LATENCY.size:
+            raise FtraceLabError(f"{self.name} has no fprobe_latency data: register it with "
+                                 f"private_size={LATENCY.size} and the fprobe_latency_* handlers")
+        nhit, nexit, total, worst, *hist = LATENCY.unpack(self.manager.m.read(self.private, LATENCY.size))
+        return {"nhit": nhit, "nexit": nexit, "total_ns": total, "max_ns": worst,
+                "log2_ns": {k: n for k, n in enumerate(hist) if n}}
+
     def __repr__(self) -> str:
         return f"<fprobe {self.name} on {len(self.ips)} function(s) nmissed={self.nmissed}>"
 
@@ -112,6 +136,7 @@ class FprobeManager:
         self.fgraph, self.m, self.arena = fgraph, fgraph.machine, arena
         self.fprobes: list[Fprobe] = []
         self.gops: FgraphOps | None = None
+        self._scratch = 0                    # per-CPU entry data for native handlers
 
     def register(self, fp: Fprobe, filter: str | list[str],
                  notfilter: str | list[str] | None = None) -> Fprobe:
@@ -127,9 +152,18 @@ class FprobeManager:
         if sum(p.slot_size for p in with_exit) > FGRAPH_MAX_DATA_SIZE:
             raise FtraceLabError("register_fprobe: -E2BIG: the fprobes' entry data would not fit "
                                  f"the {FGRAPH_MAX_DATA_SIZE} bytes fgraph_reserve_data() allows")
+        for handler in (fp.entry_handler, fp.exit_handler):
+            if isinstance(handler, str) and handler not in self.m.symbols:
+                raise FtraceLabError(f"register_fprobe: -EINVAL: no native handler {handler!r} in "
+                                     "the image (fprobe_latency_entry, fprobe_latency_exit ship)")
         fp.ips, fp.manager = ips, self
         fp.addr = self.arena.alloc(FPROBE_STRUCT)
-        self.m.write(fp.addr, struct.pack("<QQQQ", 0, 0, fp.entry_data_size, 0))
+        if fp.private_size:
+            fp.private = self.arena.alloc(fp.private_size)
+            self.m.write(fp.private, bytes(fp.private_size))
+        self.m.write(fp.addr, struct.pack("<QQQQ", 0, 0, fp.entry_data_size, fp.private))
+        if not self._scratch:
+            self._scratch = self.arena.alloc(FGRAPH_MAX_DATA_SIZE * self.m.ncpus)
         self.fprobes.append(fp)
         self._update()
         return fp
@@ -179,13 +213,13 @@ class FprobeManager:
         wanted = False
         for p in fps:                                # those without an exit handler
             if p.exit_handler is None and not p.disabled and p.entry_handler is not None:
-                p.entry_handler(p, trace.func, ret_ip, trace.regs, bytearray(p.entry_data_size))
+                self._run(p.entry_handler, p, trace.func, ret_ip, trace.regs, bytearray(p.entry_data_size))
         at = 0
         for p in self._slots():
             if p in fps and not p.disabled:
                 data = bytearray(p.entry_data_size)
                 skip = p.entry_handler is not None and bool(
-                    p.entry_handler(p, trace.func, ret_ip, trace.regs, data))
+                    self._run(p.entry_handler, p, trace.func, ret_ip, trace.regs, data))
                 if not skip:
                     HEADER.pack_into(trace.data, at, p.addr, (p.entry_data_size + 7) // 8)
                     trace.data[at + HEADER.size:at + HEADER.size + len(data)] = data
@@ -205,8 +239,22 @@ class FprobeManager:
                 continue
             if p.exit_handler is not None and not p.disabled:
                 data = trace.data[at + HEADER.size:at + HEADER.size + p.entry_data_size]
-                p.exit_handler(p, trace.func, ip, regs, bytes(data))
+                self._run(p.exit_handler, p, trace.func, ip, regs, bytearray(data), trace.regs)
             at += HEADER.size + 8 * words
+
+    def _run(self, handler: Any, p: Fprobe, ip: int, ret_ip: int, regs: Any, data: bytearray,
+             regs_addr: int = 0) -> Any:
+        """A handler: a Python callable, or a native one called on this CPU with the
+        entry data copied through the CPU's scratch buffer (and back)."""
+        if not isinstance(handler, str):
+            return handler(p, ip, ret_ip, regs, data if regs_addr == 0 else bytes(data))
+        m = self.m
+        scratch = self._scratch + FGRAPH_MAX_DATA_SIZE * m.cpu
+        m.write(scratch, bytes(data))
+        fregs = regs_addr or int(regs._addr)
+        ret = m.call(m.cpu, handler, p.addr, ip, ret_ip, fregs, scratch)
+        data[:] = m.read(scratch, len(data))
+        return ret & 0xFFFF_FFFF
 
     def _slot_after(self, at: int) -> int:
         pos = 0
