@@ -15,7 +15,7 @@ TRIGGER = "events/syscalls/sys_exit_read/trigger"
 
 def test_trigger_file_grammar(lab: Lab) -> None:
     fs = lab.tracefs
-    assert fs.read(TRIGGER) == "# Available triggers:\n# traceon traceoff snapshot stacktrace\n"
+    assert fs.read(TRIGGER) == "# Available triggers:\n# traceon traceoff snapshot stacktrace hist\n"
     fs.write(TRIGGER, "traceon 5")                          # a blank separates the count too
     assert fs.read(TRIGGER) == "traceon:count=5\n"
     assert fs.read("events/syscalls/sys_exit_read/enable") == "0*\n"      # soft mode

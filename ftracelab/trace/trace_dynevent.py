@@ -149,7 +149,7 @@ class DynEvents:
             ev = tf.new_event()
             ev.on_enable = lambda on, ev=ev: self._enable(ev, on)
             tf.trace_event = registry.add_dynamic(ev)
-        elif tf.trace_event.enabled:
+        elif tf.trace_event.probe_on:
             _set_enabled(tf, True)
         self.probes.append(tf)
 
@@ -204,9 +204,9 @@ class DynEvents:
 
     def _free(self, p: TraceProbe, name: str = "dynamic_events") -> None:
         """unregister_trace_fprobe(): a sibling goes quietly; the last probe of an
-        enabled event is busy (EBUSY)."""
+        event in use (enabled, or in soft mode for triggers) is busy (EBUSY)."""
         siblings = [q for q in self.probes if q.trace_event is p.trace_event and q is not p]
-        if not siblings and p.trace_event is not None and p.trace_event.enabled:
+        if not siblings and p.trace_event is not None and p.trace_event.probe_on:
             raise _err(errno.EBUSY, name)
         if isinstance(p, TraceFprobe) and p.fprobe is not None:
             self.lab.fprobe.unregister(p.fprobe)
@@ -219,7 +219,7 @@ class DynEvents:
     def release_all(self, kind: type[TraceProbe] = TraceProbe) -> None:
         """dyn_events_release_all(): nothing goes if anything is busy."""
         mine = [p for p in self.probes if isinstance(p, kind)]
-        if any(p.trace_event is not None and p.trace_event.enabled for p in mine):
+        if any(p.trace_event is not None and p.trace_event.probe_on for p in mine):
             raise _err(errno.EBUSY, "kprobe_events" if kind is TraceKprobe else "dynamic_events")
         for p in mine:
             self._free(p)

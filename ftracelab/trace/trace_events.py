@@ -35,7 +35,26 @@ from ..machine.hooks import RawCallHook
 from ..machine.memory import PCPU_CURRENT_TASK
 from .trace_entries import TRACE_STACK, Field, format_file
 from .trace_events_filter import FILTER_ERRORS, EventFilter, FilterError, parse_filter
-from .trace_events_trigger import TRIGGER_TYPE, Trigger, fire, parse_trigger, stack_record, triggers_text
+from .trace_events_hist import (
+    HIST_ERRORS,
+    HIST_STACKTRACE_DEPTH,
+    HistContext,
+    HistError,
+    HistTrigger,
+    hist_text,
+    parse_hist,
+    register_hist,
+)
+from .trace_events_trigger import (
+    FTRACE_STACK_ENTRIES,
+    TRIGGER_TYPE,
+    Trigger,
+    fire,
+    parse_trigger,
+    stack_frames,
+    stack_record,
+    triggers_text,
+)
 from .trace_probe_tmpl import queue_record
 
 if TYPE_CHECKING:
@@ -174,8 +193,9 @@ class TraceEvent:
     enabled: bool = False
     soft: int = 0                       # soft-mode users: enable_event/disable_event probes
     on_enable: Callable[[bool], None] | None = None   # a dynamic event's probes
+    probe_on: bool = False              # ...registered (enabled, soft mode or triggers)
     filter: EventFilter | None = None                  # set (parsed) filter, or the failed one
-    triggers: list[Trigger] = field(default_factory=list)   # newest first
+    triggers: list[Trigger | HistTrigger] = field(default_factory=list)   # newest first
     printer: Callable[[bytes, Callable[[int, bool], str]], str] | None = None   # its own output
 
     @property
@@ -237,7 +257,7 @@ class EventRegistry:
         """trace_probe_unregister_event_call(): its files go (the caller checked it is idle)."""
         self.events.remove(ev)
         if self._fs is not None:
-            for name in ("enable", "id", "format", "filter", "trigger"):
+            for name in ("enable", "id", "format", "filter", "trigger", "hist"):
                 self._fs.remove_file(f"events/{ev.path}/{name}")
             if not any(e.system == ev.system for e in self.events):
                 self._fs.remove_file(f"events/{ev.system}/enable")
@@ -269,8 +289,6 @@ class EventRegistry:
         if ev.enabled == on:
             return
         ev.enabled = on
-        if ev.on_enable is not None:
-            ev.on_enable(on)
         self._update_flags(ev)
 
     def soft_mode(self, ev: TraceEvent, delta: int) -> None:
@@ -282,13 +300,9 @@ class EventRegistry:
         ev.soft = max(ev.soft + delta, 0)
         if not before and ev.soft:
             self._soft_disable(ev, not ev.enabled)
-            if ev.on_enable is not None and not ev.enabled:
-                ev.on_enable(True)
         elif before and not ev.soft:
             on = self.recording_bit(ev)
             self._soft_disable(ev, False)
-            if ev.on_enable is not None and not on:
-                ev.on_enable(False)
             ev.enabled = on
         self._update_flags(ev)
 
@@ -399,6 +413,11 @@ class EventRegistry:
                 self.log_err("event filter parse error", filter_text, FILTER_ERRORS, exc.code or ERRNO_CODE,
                              exc.pos if exc.code else 0)
                 return EventFilter(filter_text, None, exc)
+        stripped = text.strip()
+        cut = next((k for k, c in enumerate(stripped) if c in ": \t"), len(stripped))
+        if stripped[:cut] in ("hist", "!hist"):          # trigger_process_regex(): the hist command
+            self._write_hist(ev, stripped[:cut], stripped[cut + 1:].lstrip() or None, path, compile_filter)
+            return
         remove, trigger = parse_trigger(text, path, compile_filter)
         same = [t for t in ev.triggers if TRIGGER_TYPE[t.cmd] == TRIGGER_TYPE[trigger.cmd]]
         if remove:
@@ -414,9 +433,33 @@ class EventRegistry:
             ev.triggers.insert(0, trigger)
         self._update_flags(ev)
 
+    def _write_hist(self, ev: TraceEvent, glob: str, param: str | None, path: str,
+                    compile_filter: Callable[[str], EventFilter]) -> None:
+        """event_hist_trigger_parse(): errors logged as hist:SYSTEM:EVENT."""
+        ks = self.m.kallsyms
+
+        def log(cmd: str, code: int, pos: int) -> None:
+            self.log_err(f"hist:{ev.system}:{ev.name}", cmd, HIST_ERRORS, code, pos)
+        ctx = HistContext(parse_format(ev.format, system=ev.system), log, compile_filter, self._syscall_name,
+                          lambda a, off: ks.format_ps(a) if off else ks.format_short(a))
+        try:
+            new = parse_hist(param, ctx)
+            register_hist(ev.triggers, new, glob.startswith("!"), lambda code: log(f"hist:{param}", code, 0))
+        except HistError as exc:
+            raise OSError(exc.errno, str(exc), path) from None
+        self._update_flags(ev)
+
+    def _syscall_name(self, nr: int) -> str | None:
+        """get_syscall_name(): the syscall's metadata name (sys_read)."""
+        ev = next((e for e in self.events if e.syscall == (nr, True)), None)
+        return None if ev is None else "sys_" + ev.name.removeprefix("sys_enter_")
+
     def _update_flags(self, ev: TraceEvent) -> None:
         """The file's flags for the image: ENABLED, FILTERED, TRIGGER_MODE (soft mode:
         the tracepoint runs for the triggers even while the event is off)."""
+        if ev.on_enable is not None and ev.probe_on != _registered(ev):
+            ev.probe_on = _registered(ev)            # a probe event's probes follow its users
+            ev.on_enable(ev.probe_on)
         flags = self.m.read_u64(ev.file + FILE_FLAGS)
         flags &= ~(EVENT_FILE_FL_ENABLED | EVENT_FILE_FL_FILTERED | EVENT_FILE_FL_TRIGGER_MODE
                    | EVENT_FILE_FL_SOFT_MODE)
@@ -478,12 +521,17 @@ class EventRegistry:
             if snap:
                 m.mailbox[6] |= POST_SNAPSHOT
             if stack:
-                queue_record(m, TRACE_STACK, self._stack(task))
+                queue_record(m, TRACE_STACK, stack_record(self._stack(task)))
+            hists = [t for t in ev.triggers if isinstance(t, HistTrigger) and not t.paused
+                     and (t.filter is None or t.filter.match(rec, m.cpu, comm, self._read_str))]
+            frames = self._stack(task, HIST_STACKTRACE_DEPTH) if any(h.needs_stack() for h in hists) else []
+            for h in hists:                              # event_hist_trigger(); save_comm() for execname
+                h.update(rec, entry, m.cpu, comm if int.from_bytes(rec[4:8], "little") else "<idle>", frames)
         m.mailbox[5] = int(keep)
 
-    def _stack(self, task: int) -> bytes:
-        """The stacktrace trigger's kernel_stack record: the frames above the event's
-        tracing code."""
+    def _stack(self, task: int, depth: int = FTRACE_STACK_ENTRIES) -> list[int]:
+        """The frames above the event's tracing code (the stacktrace trigger's and
+        hist's common_stacktrace)."""
         m, ks = self.m, self.m.kallsyms
         base = m.read_u64(task + TASK_STACK)
 
@@ -494,7 +542,7 @@ class EventRegistry:
             hit = ks.lookup(ret)
             name = hit[0].name if hit else ""
             return name.startswith(("trace_event_raw_event_", "event_commit", "ftrace_syscall_"))
-        return stack_record(m.read_u64, m.reg("rbp"), on_stack, tracing)
+        return stack_frames(m.read_u64, m.reg("rbp"), on_stack, tracing, depth)
 
     def _read_str(self, addr: int) -> bytes:
         try:
@@ -509,6 +557,7 @@ class EventRegistry:
                     write=lambda t, a: self._write_filter(ev, t), mode=0o644)
         fs.add_file(f"events/{ev.path}/trigger", read=lambda: triggers_text(ev.triggers),
                     write=lambda t, a: self._write_trigger(ev, t), mode=0o640)
+        fs.add_file(f"events/{ev.path}/hist", read=lambda: hist_text(ev.triggers), mode=0o444)
         fs.add_file(f"events/{ev.path}/id", read=self._text(f"{ev.id}\n"), mode=0o444)
         fs.add_file(f"events/{ev.path}/format", read=lambda: ev.format, mode=0o444)
 

@@ -86,7 +86,7 @@ def _kind(f: FormatField) -> str:
     return "other"
 
 
-def _find_field(fmt: EventFormat, name: str) -> _Field | None:
+def find_field(fmt: EventFormat, name: str) -> _Field | None:
     """trace_find_event_field(): the event's fields, the generic ones, the common ones."""
     for f in fmt.fields:
         if f.name == name and f.name not in {c.name for c in COMMON}:
@@ -320,7 +320,7 @@ class _Parser:
             j += 1
         if j == i:
             raise FilterError(0, 0, errno.EPERM)            # "Error: (0)"
-        field = _find_field(self.fmt, s[p0 + i:p0 + j])
+        field = find_field(self.fmt, s[p0 + i:p0 + j])
         if field is None:
             raise self._fail("FIELD_NOT_FOUND", j)
         i = j

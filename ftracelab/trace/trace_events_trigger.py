@@ -1,5 +1,6 @@
 """kernel/trace/trace_events_trigger.c of Linux 6.12: the ``trigger`` file of each
-event and the traceon, traceoff, snapshot and stacktrace commands
+event and the traceon, traceoff, snapshot and stacktrace commands (hist:
+trace_events_hist.py)
 (``CMD[:COUNT] [if FILTER]``, ``!CMD`` to remove).
 
 One write is one command: the first word (cut at ':', blank or tab) names it,
@@ -23,16 +24,17 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from .trace_events_filter import EventFilter
 
-__all__ = ["COMMANDS", "Trigger", "parse_trigger", "triggers_text"]
+__all__ = ["COMMANDS", "Trigger", "parse_trigger", "stack_frames", "stack_record", "triggers_text"]
 
 #: the commands this kernel registers, in registration order (for the header)
-COMMANDS = ("traceon", "traceoff", "snapshot", "stacktrace")
-TRIGGER_TYPE = {"traceon": 1, "traceoff": 1, "snapshot": 2, "stacktrace": 4}
+COMMANDS = ("traceon", "traceoff", "snapshot", "stacktrace", "hist")
+TRIGGER_TYPE = {"traceon": 1, "traceoff": 1, "snapshot": 2, "stacktrace": 4, "hist": 16}
 POST = {"traceoff", "stacktrace"}
 FTRACE_STACK_ENTRIES = 8
 
@@ -52,7 +54,17 @@ class Trigger:
         return text + (f" if {self.filter_str}" if self.filter_str is not None else "") + "\n"
 
 
-def triggers_text(triggers: list[Trigger]) -> str:
+class EventTrigger(Protocol):
+    """What an event's trigger list holds: a Trigger here, or a hist trigger."""
+
+    cmd: str
+    count: int
+    filter: EventFilter | None
+
+    def line(self) -> str: ...
+
+
+def triggers_text(triggers: Sequence[EventTrigger]) -> str:
     """What ``cat trigger`` shows: the available commands, or the triggers newest first."""
     if not triggers:
         return "# Available triggers:\n# " + " ".join(COMMANDS) + "\n"
@@ -63,7 +75,7 @@ def _err(code: int, path: str) -> OSError:
     return OSError(code, os.strerror(code), path)
 
 
-def _kstrtoul0(text: str) -> int | None:
+def kstrtoul0(text: str) -> int | None:
     try:
         if text.lower().startswith("0x"):
             return int(text[2:], 16) if text[2:] else None
@@ -97,7 +109,7 @@ def parse_trigger(text: str, path: str, compile_filter: Callable[[str], EventFil
             param, filt = rest[:end], rest[end:].lstrip(" \t") or None
     count = -1
     if param is not None:
-        value = _kstrtoul0(param.split(":", 1)[0])
+        value = kstrtoul0(param.split(":", 1)[0])
         if value is None:
             raise _err(errno.EINVAL, path)
         count = value
@@ -113,27 +125,32 @@ def parse_trigger(text: str, path: str, compile_filter: Callable[[str], EventFil
     return False, trigger
 
 
-def stack_record(read_u64: Callable[[int], int], rbp: int, on_stack: Callable[[int], bool],
-                 skip: Callable[[int], bool]) -> bytes:
-    """A kernel_stack entry's payload: the return addresses up the frame pointers,
-    leaving out the tracing code's own frames (``skip``)."""
+def stack_frames(read_u64: Callable[[int], int], rbp: int, on_stack: Callable[[int], bool],
+                 skip: Callable[[int], bool], depth: int = FTRACE_STACK_ENTRIES) -> list[int]:
+    """The return addresses up the frame pointers, at most ``depth``, leaving out the
+    tracing code's own frames (``skip``)."""
     calls: list[int] = []
     fp = rbp
-    while on_stack(fp) and len(calls) < FTRACE_STACK_ENTRIES:
+    while on_stack(fp) and len(calls) < depth:
         ret = read_u64(fp + 8)
         if not (skip(ret) and not calls):
             calls.append(ret)
         fp = read_u64(fp)
+    return calls
+
+
+def stack_record(calls: list[int]) -> bytes:
+    """A kernel_stack entry's payload."""
     return struct.pack("<i4x", len(calls)) + b"".join(struct.pack("<Q", c) for c in calls)
 
 
-def fire(triggers: list[Trigger], rec: bytes, tracing_on: bool, cpu: int,
+def fire(triggers: Sequence[EventTrigger], rec: bytes, tracing_on: bool, cpu: int,
          comm: str) -> tuple[bool, bool, bool, bool]:
     """event_triggers_call() for one record: (turn tracing on now, turn it off after,
     record a stack after, take a snapshot after)."""
     on = off = stack = snap = False
     for t in triggers:
-        if t.count == 0:
+        if t.count == 0 or t.cmd == "hist":     # hist triggers: trace_events_hist.py
             continue
         if t.filter is not None and not t.filter.match(rec, cpu, comm):
             continue
