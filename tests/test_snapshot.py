@@ -56,8 +56,7 @@ def test_snapshot_trigger(lab: Lab) -> None:
     """snapshot:1 on sys_exit_read when read returns 0: the snapshot ends with that
     record, the live buffer holds what came after; the trigger armed the snapshot."""
     fs = lab.tracefs
-    assert fs.read("events/syscalls/sys_exit_read/trigger") == \
-        "# Available triggers:\n# traceon traceoff snapshot stacktrace hist\n"
+    assert str(fs.read("events/syscalls/sys_exit_read/trigger")).startswith("# Available triggers:\n")
     fs.write("events/syscalls/sys_exit_read/trigger", "snapshot:1 if ret == 0")
     assert fs.read("events/syscalls/sys_exit_read/trigger") == "snapshot:count=1 if ret == 0\n"
     assert "Snapshot is allocated" in str(fs.read("snapshot"))

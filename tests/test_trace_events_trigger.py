@@ -10,12 +10,15 @@ import pytest
 
 from ftracelab import Lab
 
+#: 6.12's header, its commands in registration order
+AVAILABLE = ("# Available triggers:\n# traceon traceoff snapshot stacktrace enable_event disable_event"
+             " enable_hist disable_hist hist\n")
 TRIGGER = "events/syscalls/sys_exit_read/trigger"
 
 
 def test_trigger_file_grammar(lab: Lab) -> None:
     fs = lab.tracefs
-    assert fs.read(TRIGGER) == "# Available triggers:\n# traceon traceoff snapshot stacktrace hist\n"
+    assert fs.read(TRIGGER) == AVAILABLE
     fs.write(TRIGGER, "traceon 5")                          # a blank separates the count too
     assert fs.read(TRIGGER) == "traceon:count=5\n"
     assert fs.read("events/syscalls/sys_exit_read/enable") == "0*\n"      # soft mode
@@ -67,3 +70,49 @@ def test_traceoff_stacktrace_and_traceon_fire(lab: Lab) -> None:
     df = lab.trace().df_events()
     assert "sys_enter_getpid" not in set(df["event"].astype(str))                 # soft-disabled
     assert "sched_process_exit" in set(df["event"].astype(str))
+
+
+def test_enable_and_disable_event_triggers(lab: Lab) -> None:
+    """enable_event/disable_event (event_enable_trigger_parse()): the target must exist,
+    one of the pair per target, the target in soft mode while they exist; firing
+    flips its SOFT_DISABLED bit, a counted one only when that changes something."""
+    fs = lab.tracefs
+    opening = "events/syscalls/sys_enter_openat/trigger"
+    fs.write(opening, "enable_event:sched:sched_switch:1")
+    fs.write("events/syscalls/sys_enter_close/trigger", "disable_event:sched:sched_switch")
+    assert fs.read(opening) == "enable_event:sched:sched_switch:count=1\n"
+    assert fs.read("events/sched/sched_switch/enable") == "0*\n"
+    for bad, code in (("enable_event:sched:nope", errno.EINVAL), ("enable_event:sched", errno.EINVAL),
+                      ("enable_event", errno.EINVAL), ("enable_event:sched:sched_switch:", errno.EINVAL),
+                      ("enable_event:sched:sched_switch:x", errno.EINVAL),
+                      ("!enable_event:nosys:sched_switch", errno.EINVAL),
+                      ("disable_event:sched:sched_switch", errno.EEXIST),         # the pair is one type
+                      ("enable_event:sched:sched_switch if", errno.EINVAL)):
+        with pytest.raises(OSError) as exc:
+            fs.append(opening, bad)
+        assert exc.value.errno == code, bad
+    fs.write("set_event", "syscalls:sys_enter_openat syscalls:sys_enter_close")
+    assert lab.run("slow-read").completed
+    events = lab.trace().df_events()["event"].astype(str).tolist()
+    first_close = events.index("sys_enter_close")
+    assert "sched_switch" not in events[:events.index("sys_enter_openat")]
+    assert "sched_switch" in events[:first_close] and "sched_switch" not in events[first_close:]
+    assert fs.read(opening) == "enable_event:sched:sched_switch:count=0\n"
+    assert fs.read("events/sched/sched_switch/enable") == "0*\n"
+    fs.append(opening, "!enable_event:sched:sched_switch")
+    assert fs.read("events/sched/sched_switch/enable") == "0*\n"               # the other one stays
+    fs.append("events/syscalls/sys_enter_close/trigger", "!disable_event:sched:sched_switch")
+    assert fs.read("events/sched/sched_switch/enable") == "0\n"
+
+
+def test_enable_hist_and_disable_hist_triggers(lab: Lab) -> None:
+    """enable_hist/disable_hist unpause and pause the target's hist triggers."""
+    fs = lab.tracefs
+    fs.write("events/syscalls/sys_enter_read/trigger", "hist:keys=common_pid:pause")
+    fs.write("events/syscalls/sys_enter_openat/trigger", "enable_hist:syscalls:sys_enter_read:1")
+    fs.write("events/syscalls/sys_enter_close/trigger", "disable_hist:syscalls:sys_enter_read")
+    assert fs.read("events/syscalls/sys_enter_close/trigger") == \
+        "disable_hist:syscalls:sys_enter_read:unlimited\n"
+    assert lab.run("cat").completed
+    hist = str(fs.read("events/syscalls/sys_enter_read/hist"))
+    assert "[paused]" in hist and "Hits: 3\n" in hist                            # between open and close

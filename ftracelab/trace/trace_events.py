@@ -1,8 +1,6 @@
 """Trace events: kernel/trace/trace_events.c (the ``events/`` tree, ``set_event``,
-``available_events``, enabling) and the definitions of the mini-kernel's
-events, as 6.12's include/trace/events/{sched,irq}.h,
-arch/x86/include/asm/trace/irq_vectors.h and kernel/trace/trace_syscalls.c
-declare them (their format files are the kernel's).
+``available_events``, enabling); the events themselves are declared in
+trace_event_defs.py.
 
 Each event has a ``struct trace_event_file`` in kernel memory (flags, ID)::
 
@@ -34,6 +32,7 @@ from ..formats.format_file import parse_format
 from ..machine.hooks import RawCallHook
 from ..machine.memory import PCPU_CURRENT_TASK
 from .trace_entries import TRACE_STACK, Field, format_file
+from .trace_event_defs import STATIC_EVENTS, SYSCALLS, syscall_formats
 from .trace_events_filter import FILTER_ERRORS, EventFilter, FilterError, parse_filter
 from .trace_events_hist import (
     HIST_ERRORS,
@@ -62,7 +61,7 @@ if TYPE_CHECKING:
     from ..tracefs import TraceFS
     from .ftrace_ops import KernelArena
 
-__all__ = ["SYSCALLS", "EventRegistry", "TraceEvent"]
+__all__ = ["EventRegistry", "TraceEvent"]
 
 TRACE_LAST_TYPE = 20
 TASK_COMM = 0x08
@@ -82,100 +81,6 @@ FILE_SIZE = 0x18
 FILE_FLAGS, FILE_TYPE, FILE_NR_WRITTEN = 0x00, 0x08, 0x10
 POST_TRACEOFF, POST_SNAPSHOT = 1, 2          # the mailbox's post-trigger word (trace_events.c)
 NR_SYSCALLS = 512
-
-
-def _comm(name: str, offset: int) -> Field:
-    return ("char", f"{name}[16]", offset, 16, 0)
-
-
-SCHED_WAKEUP_FIELDS = (_comm("comm", 8), ("pid_t", "pid", 24, 4, 1), ("int", "prio", 28, 4, 1),
-                       ("int", "target_cpu", 32, 4, 1))
-SCHED_WAKEUP_FMT = '"comm=%s pid=%d prio=%d target_cpu=%03d", REC->comm, REC->pid, REC->prio, REC->target_cpu'
-SCHED_PROCESS_FIELDS = (_comm("comm", 8), ("pid_t", "pid", 24, 4, 1), ("int", "prio", 28, 4, 1))
-SCHED_PROCESS_FMT = '"comm=%s pid=%d prio=%d", REC->comm, REC->pid, REC->prio'
-_STATES = " | ".join(f"0x{b:08x}" for b in (0, 1, 2, 4, 8, 16, 32, 64))    # TASK_REPORT's states
-SCHED_SWITCH_FMT = (
-    '"prev_comm=%s prev_pid=%d prev_prio=%d prev_state=%s%s ==> next_comm=%s next_pid=%d next_prio=%d", '
-    f"REC->prev_comm, REC->prev_pid, REC->prev_prio, (REC->prev_state & (((({_STATES}) + 1) << 1) - 1)) ? "
-    f"__print_flags(REC->prev_state & (((({_STATES}) + 1) << 1) - 1), \"|\", "
-    '{ 0x00000001, "S" }, { 0x00000002, "D" }, { 0x00000004, "T" }, { 0x00000008, "t" }, '
-    '{ 0x00000010, "X" }, { 0x00000020, "Z" }, { 0x00000040, "P" }, { 0x00000080, "I" }) : "R", '
-    f"REC->prev_state & ((({_STATES}) + 1) << 1) ? \"+\" : \"\", "
-    "REC->next_comm, REC->next_pid, REC->next_prio")
-SOFTIRQ_FMT = ('"vec=%u [action=%s]", REC->vec, __print_symbolic(REC->vec, { 0, "HI" }, { 1, "TIMER" }, '
-               '{ 2, "NET_TX" }, { 3, "NET_RX" }, { 4, "BLOCK" }, { 5, "IRQ_POLL" }, { 6, "TASKLET" }, '
-               '{ 7, "SCHED" }, { 8, "HRTIMER" }, { 9, "RCU" })')
-
-#: (system, event, tracepoint, fields, print fmt) in registration order
-STATIC_EVENTS: tuple[tuple[str, str, str, tuple[Field, ...], str], ...] = (
-    ("sched", "sched_process_fork", "sched_process_fork",
-     (_comm("parent_comm", 8), ("pid_t", "parent_pid", 24, 4, 1), _comm("child_comm", 28),
-      ("pid_t", "child_pid", 44, 4, 1)),
-     '"comm=%s pid=%d child_comm=%s child_pid=%d", REC->parent_comm, REC->parent_pid, '
-     "REC->child_comm, REC->child_pid"),
-    ("sched", "sched_process_wait", "sched_process_wait", SCHED_PROCESS_FIELDS, SCHED_PROCESS_FMT),
-    ("sched", "sched_process_exit", "sched_process_exit", SCHED_PROCESS_FIELDS, SCHED_PROCESS_FMT),
-    ("sched", "sched_process_free", "sched_process_free", SCHED_PROCESS_FIELDS, SCHED_PROCESS_FMT),
-    ("sched", "sched_switch", "sched_switch",
-     (_comm("prev_comm", 8), ("pid_t", "prev_pid", 24, 4, 1), ("int", "prev_prio", 28, 4, 1),
-      ("long", "prev_state", 32, 8, 1), _comm("next_comm", 40), ("pid_t", "next_pid", 56, 4, 1),
-      ("int", "next_prio", 60, 4, 1)), SCHED_SWITCH_FMT),
-    ("sched", "sched_wakeup_new", "sched_wakeup_new", SCHED_WAKEUP_FIELDS, SCHED_WAKEUP_FMT),
-    ("sched", "sched_wakeup", "sched_wakeup", SCHED_WAKEUP_FIELDS, SCHED_WAKEUP_FMT),
-    ("sched", "sched_waking", "sched_waking", SCHED_WAKEUP_FIELDS, SCHED_WAKEUP_FMT),
-    ("irq", "softirq_entry", "softirq_entry", (("unsigned int", "vec", 8, 4, 0),), SOFTIRQ_FMT),
-    ("irq", "softirq_exit", "softirq_exit", (("unsigned int", "vec", 8, 4, 0),), SOFTIRQ_FMT),
-    ("irq", "softirq_raise", "softirq_raise", (("unsigned int", "vec", 8, 4, 0),), SOFTIRQ_FMT),
-    ("irq", "irq_handler_entry", "irq_handler_entry",
-     (("int", "irq", 8, 4, 1), ("__data_loc char[]", "name", 12, 4, 0)),
-     '"irq=%d name=%s", REC->irq, __get_str(name)'),
-    ("irq", "irq_handler_exit", "irq_handler_exit", (("int", "irq", 8, 4, 1), ("int", "ret", 12, 4, 1)),
-     '"irq=%d ret=%s", REC->irq, REC->ret ? "handled" : "unhandled"'),
-    ("irq_vectors", "local_timer_entry", "local_timer_entry", (("int", "vector", 8, 4, 1),),
-     '"vector=%d", REC->vector'),
-    ("irq_vectors", "local_timer_exit", "local_timer_exit", (("int", "vector", 8, 4, 1),),
-     '"vector=%d", REC->vector'),
-    ("irq_vectors", "reschedule_entry", "reschedule_entry", (("int", "vector", 8, 4, 1),),
-     '"vector=%d", REC->vector'),
-    ("irq_vectors", "reschedule_exit", "reschedule_exit", (("int", "vector", 8, 4, 1),),
-     '"vector=%d", REC->vector'),
-    ("raw_syscalls", "sys_enter", "sys_enter",
-     (("long", "id", 8, 8, 1), ("unsigned long", "args[6]", 16, 48, 0)),
-     '"NR %ld (%lx, %lx, %lx, %lx, %lx, %lx)", REC->id, REC->args[0], REC->args[1], REC->args[2], '
-     "REC->args[3], REC->args[4], REC->args[5]"),
-    ("raw_syscalls", "sys_exit", "sys_exit", (("long", "id", 8, 8, 1), ("long", "ret", 16, 8, 1)),
-     '"NR %ld = %ld", REC->id, REC->ret'),
-)
-
-#: The mini-kernel's syscalls: number, name, (type, name) of each argument, as their
-#: 6.12 SYSCALL_DEFINEs declare them (x86-64 numbers; __user dropped, as the formats do).
-SYSCALLS: tuple[tuple[int, str, tuple[tuple[str, str], ...]], ...] = (
-    (0, "read", (("unsigned int", "fd"), ("char *", "buf"), ("size_t", "count"))),
-    (1, "write", (("unsigned int", "fd"), ("const char *", "buf"), ("size_t", "count"))),
-    (3, "close", (("unsigned int", "fd"),)),
-    (9, "mmap", (("unsigned long", "addr"), ("unsigned long", "len"), ("unsigned long", "prot"),
-                 ("unsigned long", "flags"), ("unsigned long", "fd"), ("unsigned long", "off"))),
-    (24, "sched_yield", ()),
-    (35, "nanosleep", (("struct __kernel_timespec *", "rqtp"), ("struct __kernel_timespec *", "rmtp"))),
-    (39, "getpid", ()),
-    (56, "clone", (("unsigned long", "clone_flags"), ("unsigned long", "newsp"), ("int *", "parent_tidptr"),
-                   ("int *", "child_tidptr"), ("unsigned long", "tls"))),
-    (60, "exit", (("int", "error_code"),)),
-    (61, "wait4", (("pid_t", "upid"), ("int *", "stat_addr"), ("int", "options"), ("struct rusage *", "ru"))),
-    (231, "exit_group", (("int", "error_code"),)),
-    (257, "openat", (("int", "dfd"), ("const char *", "filename"), ("int", "flags"), ("umode_t", "mode"))),
-)
-
-
-def _syscall_formats(name: str, args: tuple[tuple[str, str], ...]) -> tuple[tuple[Field, ...], str,
-                                                                            tuple[Field, ...], str]:
-    """syscall_enter_define_fields()/__set_enter_print_fmt() and the exit's."""
-    enter: tuple[Field, ...] = (("int", "__syscall_nr", 8, 4, 1),
-                                *((t, n, 16 + 8 * i, 8, 0) for i, (t, n) in enumerate(args)))
-    fmt = '"' + ", ".join(f"{n}: 0x%08lx" for _, n in args) + '"' + "".join(
-        f", ((unsigned long)(REC->{n}))" for _, n in args)
-    exit_fields = (("int", "__syscall_nr", 8, 4, 1), ("long", "ret", 16, 8, 1))
-    return enter, fmt, exit_fields, '"0x%lx", REC->ret'
 
 
 @dataclass
@@ -231,7 +136,7 @@ class EventRegistry:
             self._add(TraceEvent(system, name, 0, fields, fmt, tracepoint=tp))
         nb_args = self.m.symbols["syscall_nb_args"]
         for nr, name, args in SYSCALLS:
-            enter, efmt, exit_fields, xfmt = _syscall_formats(name, args)
+            enter, efmt, exit_fields, xfmt = syscall_formats(name, args)
             self._add(TraceEvent("syscalls", f"sys_enter_{name}", 0, enter, efmt, syscall=(nr, True)))
             self._add(TraceEvent("syscalls", f"sys_exit_{name}", 0, exit_fields, xfmt, syscall=(nr, False)))
             self.m.write(nb_args + nr, bytes([len(args)]))
@@ -418,18 +323,23 @@ class EventRegistry:
         if stripped[:cut] in ("hist", "!hist"):          # trigger_process_regex(): the hist command
             self._write_hist(ev, stripped[:cut], stripped[cut + 1:].lstrip() or None, path, compile_filter)
             return
-        remove, trigger = parse_trigger(text, path, compile_filter)
-        same = [t for t in ev.triggers if TRIGGER_TYPE[t.cmd] == TRIGGER_TYPE[trigger.cmd]]
+        remove, trigger = parse_trigger(text, path, compile_filter, self.find)
+        same = [t for t in ev.triggers if TRIGGER_TYPE[t.cmd] == TRIGGER_TYPE[trigger.cmd]
+                and getattr(t, "target", None) is trigger.target]     # enable_*: per target
         if remove:
             if same:
                 ev.triggers.remove(same[0])
                 if trigger.cmd == "snapshot" and self.arm_snapshot is not None:
                     self.arm_snapshot(-1)            # unregister_snapshot_trigger()
+                if trigger.target is not None:
+                    self.soft_mode(trigger.target, -1)   # event_enable_trigger_free()
         elif same:
             raise OSError(errno.EEXIST, os.strerror(errno.EEXIST), path)
         else:
             if trigger.cmd == "snapshot" and self.arm_snapshot is not None:
                 self.arm_snapshot(+1)                # register_snapshot_trigger()
+            if trigger.target is not None:
+                self.soft_mode(trigger.target, +1)   # trace_event_enable_disable(target, 1, 1)
             ev.triggers.insert(0, trigger)
         self._update_flags(ev)
 
@@ -513,7 +423,7 @@ class EventRegistry:
         if ev.triggers:
             buffer = m.read_u64(m.symbols["global_trace_buffer"])
             tracing_on = m.read(buffer, 4) == bytes(4)
-            on, off, stack, snap = fire(ev.triggers, rec, tracing_on, m.cpu, comm)
+            on, off, stack, snap = fire(ev.triggers, rec, tracing_on, m.cpu, comm, self._switch)
             if on:
                 m.write_u32(buffer, 0)                   # tracer_tracing_on(), before the record
             if off:
@@ -528,6 +438,19 @@ class EventRegistry:
             for h in hists:                              # event_hist_trigger(); save_comm() for execname
                 h.update(rec, entry, m.cpu, comm if int.from_bytes(rec[4:8], "little") else "<idle>", frames)
         m.mailbox[5] = int(keep)
+
+    def _switch(self, t: Trigger, apply: bool) -> bool:
+        """event_enable_trigger()/hist_enable_trigger(): is the target as ``t`` wants it
+        (an event's SOFT_DISABLED bit; its hist triggers' pause); ``apply``: make it so."""
+        target, enable = t.target, t.cmd.startswith("enable")
+        if t.cmd.endswith("_hist"):
+            for h in target.triggers:
+                if apply and isinstance(h, HistTrigger):
+                    h.paused = not enable
+            return False
+        if apply:
+            self._soft_disable(target, not enable)
+        return self.recording_bit(target) == enable
 
     def _stack(self, task: int, depth: int = FTRACE_STACK_ENTRIES) -> list[int]:
         """The frames above the event's tracing code (the stacktrace trigger's and

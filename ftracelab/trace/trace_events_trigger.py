@@ -1,7 +1,8 @@
 """kernel/trace/trace_events_trigger.c of Linux 6.12: the ``trigger`` file of each
-event and the traceon, traceoff, snapshot and stacktrace commands (hist:
-trace_events_hist.py)
-(``CMD[:COUNT] [if FILTER]``, ``!CMD`` to remove).
+event and the traceon, traceoff, snapshot and stacktrace commands
+(``CMD[:COUNT] [if FILTER]``, ``!CMD`` to remove), and enable_event, disable_event,
+enable_hist and disable_hist (``CMD:SYSTEM:EVENT[:COUNT] [if FILTER]``; hist itself:
+trace_events_hist.py).
 
 One write is one command: the first word (cut at ':', blank or tab) names it,
 a number after it is the count, ``if ...`` a filter on the triggering event (its
@@ -17,6 +18,11 @@ tracing_on; traceon acts before the event is written, traceoff and stacktrace
 kernel swaps before committing the record it had already reserved in the old
 live buffer, so the record ends in the snapshot: the lab swaps right after
 writing it, to the same effect. A snapshot trigger arms (allocates) the snapshot.
+
+enable_event/disable_event put their target event in soft mode while they exist
+and, firing, clear or set its SOFT_DISABLED bit (a counted one skips, keeping its
+count, when the target is already as it wants); enable_hist/disable_hist unpause
+or pause the target's hist triggers. One of each pair per target (EEXIST).
 """
 
 from __future__ import annotations
@@ -26,15 +32,18 @@ import os
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from .trace_events_filter import EventFilter
 
 __all__ = ["COMMANDS", "Trigger", "parse_trigger", "stack_frames", "stack_record", "triggers_text"]
 
 #: the commands this kernel registers, in registration order (for the header)
-COMMANDS = ("traceon", "traceoff", "snapshot", "stacktrace", "hist")
-TRIGGER_TYPE = {"traceon": 1, "traceoff": 1, "snapshot": 2, "stacktrace": 4, "hist": 16}
+COMMANDS = ("traceon", "traceoff", "snapshot", "stacktrace", "enable_event", "disable_event",
+            "enable_hist", "disable_hist", "hist")
+ENABLE_CMDS = ("enable_event", "disable_event", "enable_hist", "disable_hist")
+TRIGGER_TYPE = {"traceon": 1, "traceoff": 1, "snapshot": 2, "stacktrace": 4, "enable_event": 8,
+                "disable_event": 8, "hist": 16, "enable_hist": 32, "disable_hist": 32}
 POST = {"traceoff", "stacktrace"}
 FTRACE_STACK_ENTRIES = 8
 
@@ -47,10 +56,13 @@ class Trigger:
     count: int = -1
     filter_str: str | None = None
     filter: EventFilter | None = None
+    target: Any = None                  # enable_*/disable_*: the event they switch
+    target_name: str = ""               # ... as SYSTEM:EVENT
 
     def line(self) -> str:
-        """event_trigger_print()."""
-        text = self.cmd + (":unlimited" if self.count == -1 else f":count={self.count}")
+        """event_trigger_print(), event_enable_trigger_print()."""
+        text = self.cmd + (f":{self.target_name}" if self.target_name else "")
+        text += ":unlimited" if self.count == -1 else f":count={self.count}"
         return text + (f" if {self.filter_str}" if self.filter_str is not None else "") + "\n"
 
 
@@ -86,7 +98,8 @@ def kstrtoul0(text: str) -> int | None:
         return None
 
 
-def parse_trigger(text: str, path: str, compile_filter: Callable[[str], EventFilter]) -> tuple[bool, Trigger]:
+def parse_trigger(text: str, path: str, compile_filter: Callable[[str], EventFilter],
+                  find_event: Callable[[str, str], Any] = lambda system, event: None) -> tuple[bool, Trigger]:
     """event_trigger_regex_write()/event_trigger_parse(): (removal?, the trigger);
     OSError with the kernel's errno for what it refuses."""
     text = text.strip()
@@ -98,6 +111,8 @@ def parse_trigger(text: str, path: str, compile_filter: Callable[[str], EventFil
     cmd = glob[1:] if remove else glob
     if cmd not in COMMANDS:
         raise _err(errno.EINVAL, path)
+    if cmd in ENABLE_CMDS:
+        return _parse_enable(cmd, remove, rest, path, compile_filter, find_event)
     if remove:
         return True, Trigger(cmd)
     param, filt = None, None
@@ -114,14 +129,48 @@ def parse_trigger(text: str, path: str, compile_filter: Callable[[str], EventFil
             raise _err(errno.EINVAL, path)
         count = value
     trigger = Trigger(cmd, count)
-    if filt is not None:
-        if not (filt.startswith("if") and filt[2:3] in (" ", "\t") and filt[3:].strip()):
+    _set_filter(trigger, filt, path, compile_filter)
+    return False, trigger
+
+
+def _set_filter(trigger: Trigger, filt: str | None, path: str,
+                compile_filter: Callable[[str], EventFilter]) -> None:
+    """set_trigger_filter(): ``if`` and a blank, then the event filter."""
+    if filt is None:
+        return
+    if not (filt.startswith("if") and filt[2:3] in (" ", "\t") and filt[3:].strip()):
+        raise _err(errno.EINVAL, path)
+    trigger.filter_str = filt[3:]
+    compiled = compile_filter(trigger.filter_str)
+    if compiled.error is not None:
+        raise _err(compiled.error.errno, path)
+    trigger.filter = compiled
+
+
+def _parse_enable(cmd: str, remove: bool, rest: str, path: str, compile_filter: Callable[[str], EventFilter],
+                  find_event: Callable[[str, str], Any]) -> tuple[bool, Trigger]:
+    """event_enable_trigger_parse(): ``SYSTEM:EVENT[:COUNT] [if FILTER]``; the
+    target must exist, even for a removal."""
+    if not rest:
+        raise _err(errno.EINVAL, path)
+    cut = next((k for k, c in enumerate(rest) if c in " \t"), len(rest))
+    param, filt = rest[:cut], rest[cut + 1:].lstrip(" \t") or None
+    system, sep, after = param.partition(":")
+    if not sep:
+        raise _err(errno.EINVAL, path)
+    event, sep, number = after.partition(":")
+    target = find_event(system, event)
+    if target is None:
+        raise _err(errno.EINVAL, path)
+    trigger = Trigger(cmd, target=target, target_name=f"{system}:{event}")
+    if remove:
+        return True, trigger
+    if sep:                                  # event_trigger_parse_num()
+        value = kstrtoul0(number.split(":", 1)[0]) if number.split(":", 1)[0] else None
+        if value is None:
             raise _err(errno.EINVAL, path)
-        trigger.filter_str = filt[3:]
-        compiled = compile_filter(trigger.filter_str)
-        if compiled.error is not None:
-            raise _err(compiled.error.errno, path)
-        trigger.filter = compiled
+        trigger.count = value
+    _set_filter(trigger, filt, path, compile_filter)
     return False, trigger
 
 
@@ -144,10 +193,12 @@ def stack_record(calls: list[int]) -> bytes:
     return struct.pack("<i4x", len(calls)) + b"".join(struct.pack("<Q", c) for c in calls)
 
 
-def fire(triggers: Sequence[EventTrigger], rec: bytes, tracing_on: bool, cpu: int,
-         comm: str) -> tuple[bool, bool, bool, bool]:
+def fire(triggers: Sequence[EventTrigger], rec: bytes, tracing_on: bool, cpu: int, comm: str,
+         switch: Callable[[Trigger, bool], bool] = lambda t, act: False) -> tuple[bool, bool, bool, bool]:
     """event_triggers_call() for one record: (turn tracing on now, turn it off after,
-    record a stack after, take a snapshot after)."""
+    record a stack after, take a snapshot after). ``switch(t, apply)`` serves the
+    enable/disable triggers: is t's target already as t wants it, and with
+    ``apply`` make it so."""
     on = off = stack = snap = False
     for t in triggers:
         if t.count == 0 or t.cmd == "hist":     # hist triggers: trace_events_hist.py
@@ -164,6 +215,12 @@ def fire(triggers: Sequence[EventTrigger], rec: bytes, tracing_on: bool, cpu: in
             off = True
         elif t.cmd == "snapshot":
             snap = True
+        elif t.cmd in ENABLE_CMDS:
+            assert isinstance(t, Trigger)
+            # the counted event switch skips an event already as wanted (no count used)
+            if t.count != -1 and t.cmd.endswith("_event") and switch(t, False):
+                continue
+            switch(t, True)
         else:
             stack = True
         if t.count > 0:
