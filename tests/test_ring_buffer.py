@@ -1,6 +1,6 @@
 """The emulated ring buffer: the native writer's pages decode with the same reader
 as real captures; overwrite and producer/consumer modes; lost-event accounting;
-trace_pipe_raw consumes whole pages; determinism down to the bytes."""
+trace_pipe_raw consumes pages, the writer's partial page last; determinism down to the bytes."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def test_overwrite_loses_the_oldest_and_counts_them(lab: Lab) -> None:
         assert int(pages.lost[0]) == int(s["overrun"])
     else:                             # a full page: "events were lost", count unknown
         assert not commit & RB_MISSED_STORED and int(pages.lost[0]) == -1
-    assert lab.tracefs.read("per_cpu/cpu0/trace_pipe_raw") == b""     # no full page left
+    assert lab.tracefs.read("per_cpu/cpu0/trace_pipe_raw") == b""     # nothing unread left
 
 
 def test_producer_consumer_drops_the_newest(lab: Lab) -> None:
@@ -120,3 +120,20 @@ def test_saved_cmdlines_and_dump(lab: Lab, tmp_path: object) -> None:
     trace = ftracelab.open_trace(root)
     assert trace.df_events().equals(lab.trace().df_events())
     assert (root / "kallsyms").read_text().startswith("ffffffff81000000 T __fentry__")
+
+
+def test_trace_pipe_raw_hands_out_the_partial_page(lab: Lab) -> None:
+    """As on a real 6.12 (the captures' last page has a short commit): the page being
+    written comes out with its unread events; the next read has nothing until new
+    events come, then only those."""
+    _function_tracer(lab, "vfs_read")
+    assert lab.run("cat").completed
+    raw = lab.tracefs.read("per_cpu/cpu0/trace_pipe_raw")
+    assert isinstance(raw, bytes) and len(raw) == 4096
+    assert 0 < struct.unpack_from("<q", raw, 8)[0] < 4080
+    first = decode_pages(raw, cpu=0)
+    assert len(first) == 3
+    assert lab.tracefs.read("per_cpu/cpu0/trace_pipe_raw") == b""
+    assert lab.run("cat").completed
+    second = decode_pages(lab.tracefs.read("per_cpu/cpu0/trace_pipe_raw"), cpu=0)    # type: ignore[arg-type]
+    assert len(second) == 3 and int(second.ts.min()) > int(first.ts.max())

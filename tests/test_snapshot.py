@@ -10,7 +10,8 @@ import errno
 import pytest
 
 from ftracelab import Lab
-from ftracelab.trace.trace_snapshot import SNAPSHOT_HELP
+from ftracelab.formats.ring_buffer_page import decode_pages
+from ftracelab.trace.trace_snapshot import SNAPSHOT_HELP, SNAPSHOT_PERCPU_HELP
 
 
 def _body(text: str | bytes) -> list[str]:
@@ -93,3 +94,35 @@ def test_snapshot_function_command_and_no_spare(lab: Lab) -> None:
         "tracing_snapshot_instance_cond: *** SNAPSHOT NOT ALLOCATED ***",
         "tracing_snapshot_instance_cond: *** stopping trace here!   ***"]
     assert fs.read("tracing_on") == "0\n"
+
+
+def test_per_cpu_snapshot_files(lab: Lab) -> None:
+    """per_cpu/cpuN/snapshot: echo 1 swaps only that CPU's ring (update_max_tr_single()),
+    echo 0 is EINVAL, another number empties that CPU's spare; the per-CPU help text;
+    snapshot_raw hands out the spare's pages; with tracing off the swap does nothing."""
+    fs = lab.tracefs
+    help_text = str(fs.read("per_cpu/cpu0/snapshot"))
+    assert "* Snapshot is freed *" in help_text and SNAPSHOT_PERCPU_HELP in help_text
+    fs.write("set_ftrace_filter", "vfs_read ksys_read")
+    fs.write("current_tracer", "function")
+    assert lab.run("cat").completed
+    live1 = _body(fs.read("per_cpu/cpu1/trace"))
+    fs.write("per_cpu/cpu0/snapshot", "1")
+    assert "cat-" in str(fs.read("per_cpu/cpu0/snapshot"))
+    assert "* Snapshot is allocated *" in str(fs.read("per_cpu/cpu1/snapshot"))   # cpu1 untouched
+    assert _body(fs.read("per_cpu/cpu0/trace")) == [] and _body(fs.read("per_cpu/cpu1/trace")) == live1
+    with pytest.raises(OSError) as exc:
+        fs.write("per_cpu/cpu0/snapshot", "0")
+    assert exc.value.errno == errno.EINVAL
+    raw = fs.read("per_cpu/cpu0/snapshot_raw")
+    assert isinstance(raw, bytes) and len(decode_pages(raw, cpu=0)) == 6
+    assert fs.read("per_cpu/cpu0/snapshot_raw") == b""                  # consumed
+    assert lab.run("cat").completed
+    fs.write("tracing_on", "0")
+    fs.write("per_cpu/cpu0/snapshot", "1")                               # -EAGAIN: nothing swapped
+    assert len(_body(fs.read("per_cpu/cpu0/trace"))) == 6
+    fs.write("tracing_on", "1")
+    fs.write("per_cpu/cpu0/snapshot", "1")
+    assert len(_body(fs.read("per_cpu/cpu0/snapshot"))) == 6 and _body(fs.read("per_cpu/cpu0/trace")) == []
+    fs.write("per_cpu/cpu0/snapshot", "2")                               # this CPU's spare emptied
+    assert "* Snapshot is allocated *" in str(fs.read("per_cpu/cpu0/snapshot"))

@@ -17,10 +17,12 @@ reader. Layout of the descriptors (include/ring_buffer.h)::
     0x08 write 0x10 entries       0x20 write_stamp  0x60 record_disabled
     0x18 real_end
 
-A consuming read takes whole pages from the head, as a reader-page swap
-does, and marks lost events in the page's commit field the way
-ring_buffer_read_page() does (RB_MISSED_EVENTS, RB_MISSED_STORED and the
-count after the data).
+A consuming read (trace_pipe, trace_pipe_raw) takes whole pages from the head,
+as a reader-page swap does, then the unread events of the page being written
+(ring_buffer_read_page() copies those out; the lab hands out the page with the
+events read before covered by one discard padding), and marks lost events in
+the page's commit field the way ring_buffer_read_page() does (RB_MISSED_EVENTS,
+RB_MISSED_STORED and the count after the data).
 """
 
 from __future__ import annotations
@@ -101,17 +103,42 @@ class RingBuffer:
 
     def reset(self) -> None:
         """ring_buffer_reset(): empty every CPU's ring, keep its pages and mode."""
-        for cpu, desc in enumerate(self.cpu_addrs):
-            nr = self._cpu(cpu)[1]
-            bpages = self._cpu(cpu)[2]
-            for i in range(nr):
-                page = self._bpage(cpu, i)[0]
-                self.m.write(page, bytes(16))
-                self.m.write(bpages + 32 * i + 8, bytes(24))
-            self.m.write(desc + 0x10, bytes(12))               # head, tail, commit
-            self.m.write(desc + 0x20, bytes(0x60 - 0x20))      # stamps and counters
-        self.last_overrun = [0] * self.m.ncpus
-        self.read_state.clear()
+        for cpu in range(len(self.cpu_addrs)):
+            self.reset_cpu(cpu)
+
+    def reset_cpu(self, cpu: int) -> None:
+        """ring_buffer_reset_cpu(): empty one CPU's ring."""
+        desc = self.cpu_addrs[cpu]
+        nr, bpages = self._cpu(cpu)[1:3]
+        for i in range(nr):
+            page = self._bpage(cpu, i)[0]
+            self.m.write(page, bytes(16))
+            self.m.write(bpages + 32 * i + 8, bytes(24))
+        self.m.write(desc + 0x10, bytes(12))               # head, tail, commit
+        self.m.write(desc + 0x20, bytes(0x60 - 0x20))      # stamps and counters
+        self.last_overrun[cpu] = 0
+        self.read_state.pop(cpu, None)
+
+    def swap_cpu(self, other: RingBuffer, cpu: int) -> bool:
+        """ring_buffer_swap_cpu(): exchange one CPU's ring with ``other``'s. False
+        (-EAGAIN, nothing done) while either buffer or CPU ring records nothing, or
+        (-EINVAL) when their sizes differ."""
+        if self.nr_pages != other.nr_pages:
+            return False
+        if any(rb.record_disabled or rb.m.read(rb.cpu_addrs[cpu] + 0x60, 4) != bytes(4)
+               for rb in (self, other)):
+            return False
+        mine, theirs = self.cpu_addrs[cpu], other.cpu_addrs[cpu]
+        self.cpu_addrs[cpu], other.cpu_addrs[cpu] = theirs, mine
+        self.m.write_u64(self.addr + 8 + 8 * cpu, theirs)
+        self.m.write_u64(other.addr + 8 + 8 * cpu, mine)
+        self.last_overrun[cpu], other.last_overrun[cpu] = other.last_overrun[cpu], self.last_overrun[cpu]
+        mine_state, their_state = self.read_state.pop(cpu, None), other.read_state.pop(cpu, None)
+        if their_state is not None:
+            self.read_state[cpu] = their_state
+        if mine_state is not None:
+            other.read_state[cpu] = mine_state
+        return True
 
     @property
     def record_disabled(self) -> bool:
@@ -201,7 +228,7 @@ class RingBuffer:
         return count
 
     def consume_full_pages(self, cpu: int) -> list[bytes]:
-        """trace_pipe_raw: take every full page (all before the tail), oldest first."""
+        """Take every full page (all before the tail), oldest first."""
         f = self._cpu(cpu)
         nr, head, tail = f[1], f[3], f[4]
         out = []
@@ -215,16 +242,7 @@ class RingBuffer:
                 # its commit, the end-of-page filler zeroed
                 struct.pack_into("<q", raw, 8, real_end)
                 raw[BUF_PAGE_HDR_SIZE + real_end:] = bytes(BUF_PAGE_SIZE - real_end)
-            overrun = self._cpu(cpu)[9]
-            lost = overrun - self.last_overrun[cpu]
-            self.last_overrun[cpu] = overrun
-            if lost:
-                commit = struct.unpack_from("<q", raw, 8)[0]
-                flags = RB_MISSED_EVENTS
-                if BUF_PAGE_SIZE - commit >= 8:
-                    struct.pack_into("<q", raw, BUF_PAGE_HDR_SIZE + commit, lost)
-                    flags |= RB_MISSED_STORED
-                struct.pack_into("<q", raw, 8, commit | flags)
+            self._mark_lost(cpu, raw)
             out.append(bytes(raw))
             stats = self._cpu(cpu)
             self._set_field(cpu, 0x28, stats[8] - entries)           # entries
@@ -234,9 +252,24 @@ class RingBuffer:
             self.m.write_u32(self.cpu_addrs[cpu] + 0x10, head)
         return out
 
+    def _mark_lost(self, cpu: int, raw: bytearray) -> None:
+        """ring_buffer_read_page(): events lost since the last read flag the page's
+        commit (RB_MISSED_EVENTS) and, with room after the data, store the count."""
+        overrun = self._cpu(cpu)[9]
+        lost = overrun - self.last_overrun[cpu]
+        self.last_overrun[cpu] = overrun
+        if lost:
+            commit = struct.unpack_from("<q", raw, 8)[0]
+            flags = RB_MISSED_EVENTS
+            if BUF_PAGE_SIZE - commit >= 8:
+                struct.pack_into("<q", raw, BUF_PAGE_HDR_SIZE + commit, lost)
+                flags |= RB_MISSED_STORED
+            struct.pack_into("<q", raw, 8, commit | flags)
+
     def consume_all(self, cpu: int) -> list[bytes]:
-        """trace_pipe: every event not read yet, the page being written included.
-        Full pages leave the ring; on the writer's page the read position is kept."""
+        """trace_pipe and trace_pipe_raw: every event not read yet, the page being
+        written included (ring_buffer_read_page() copies a partial page out). Full
+        pages leave the ring; on the writer's page the read position is kept."""
         from ..formats.ring_buffer_page import decode_pages
 
         pages = self.consume_full_pages(cpu)
@@ -251,6 +284,7 @@ class RingBuffer:
         taken_before = self._patch_consumed(cpu, tail, raw)
         events = decode_pages(bytes(self.read_page(cpu, tail)), cpu=cpu)
         last_ts = int(events.ts[-1]) if len(events) else page_ts
+        self._mark_lost(cpu, raw)
         pages.append(bytes(raw))
         self.read_state[cpu] = (tail, commit, last_ts, page_ts, len(events))
         stats = self._cpu(cpu)

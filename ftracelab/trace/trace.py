@@ -257,7 +257,7 @@ class TraceArray:
             fs.add_file(f"per_cpu/cpu{cpu}/trace_pipe", read=self._cpu_reader(self.render_pipe, cpu))
 
     def _pipe_raw_reader(self, cpu: int) -> Callable[[], bytes]:
-        return lambda: b"".join(self.buffer.consume_full_pages(cpu))
+        return lambda: b"".join(self.buffer.consume_all(cpu))
 
     @staticmethod
     def _cpu_reader(render: Callable[[int | None], str | bytes], cpu: int

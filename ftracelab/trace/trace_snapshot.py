@@ -13,13 +13,21 @@ The ``snapshot`` event trigger and ``snapshot`` function command arm it
 (allocating the spare) and swap natively: tracing_snapshot_instance_cond() in the
 image's trace_functions.c, which without a spare writes the kernel's
 ``*** SNAPSHOT NOT ALLOCATED ***`` lines and turns tracing off. The lab has no
-latency tracers, so nothing else uses the spare; it has no per-CPU snapshot files.
+latency tracers, so nothing else uses the spare.
+
+``per_cpu/cpuN/snapshot`` is the same for one CPU (x86 has
+CONFIG_RING_BUFFER_ALLOW_SWAP): ``echo 1`` allocates if needed and swaps only that
+CPU's ring (update_max_tr_single(): ring_buffer_swap_cpu(), which does nothing
+while tracing is off), ``echo 0`` is EINVAL, another number empties that CPU's
+spare; ``per_cpu/cpuN/snapshot_raw`` gives the spare's pages as trace_pipe_raw does
+the live ones'.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+from functools import partial
 from typing import TYPE_CHECKING
 
 from .ring_buffer import RingBuffer
@@ -29,8 +37,15 @@ if TYPE_CHECKING:
     from .ftrace_ops import KernelArena
     from .trace import TraceArray
 
-__all__ = ["SNAPSHOT_HELP", "Snapshot"]
+__all__ = ["SNAPSHOT_HELP", "SNAPSHOT_PERCPU_HELP", "Snapshot"]
 
+SNAPSHOT_PERCPU_HELP = ("# Snapshot commands:\n"
+                        "# echo 0 > snapshot : Invalid for per_cpu snapshot file.\n"
+                        "# echo 1 > snapshot : Allocates snapshot buffer, if not already allocated.\n"
+                        "#                      Takes a snapshot of the main buffer for this cpu.\n"
+                        "# echo 2 > snapshot : Clears this cpu's snapshot buffer (but does not allocate)\n"
+                        "#                      (Doesn't have to be '2' works with any number that\n"
+                        "#                       is not a '0' or '1')\n")
 SNAPSHOT_HELP = ("# Snapshot commands:\n"
                  "# echo 0 > snapshot : Clears and frees snapshot buffer\n"
                  "# echo 1 > snapshot : Allocates snapshot buffer, if not already allocated.\n"
@@ -97,25 +112,43 @@ class Snapshot:
     # ---- the snapshot file --------------------------------------------------------
     def register(self, fs: TraceFS) -> None:
         fs.add_file("snapshot", read=self.read, write=self.write, mode=0o644)
+        for cpu in range(self.m.ncpus):
+            fs.add_file(f"per_cpu/cpu{cpu}/snapshot", read=partial(self.read, cpu),
+                        write=partial(self.write, cpu=cpu), mode=0o644)
+            fs.add_file(f"per_cpu/cpu{cpu}/snapshot_raw", read=partial(self.read_raw, cpu), mode=0o444)
 
-    def write(self, text: str, append: bool) -> None:
+    def write(self, text: str, append: bool, cpu: int | None = None) -> None:
+        """tracing_snapshot_write() on ``snapshot`` or, given ``cpu``, its per_cpu file."""
+        path = "snapshot" if cpu is None else f"per_cpu/cpu{cpu}/snapshot"
         word = text[:-1] if text.endswith("\n") else text
         if not word.isdigit():                        # kstrtoul_from_user(, 10)
-            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), "snapshot")
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)
         value = int(word)
         if value == 0:
+            if cpu is not None:
+                raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)
             if self.allocated:
                 self.free()
         elif value == 1:
-            self.alloc()
-            self.take()
+            spare = self.alloc()
+            if cpu is None:
+                self.take()
+            else:                                     # tracing_swap_cpu_buffer()
+                spare.swap_cpu(self.tr.buffer, cpu)
         elif self.ring is not None:
-            self.ring.reset()
+            (self.ring.reset if cpu is None else partial(self.ring.reset_cpu, cpu))()
 
-    def read(self) -> str | bytes:
+    def read(self, cpu: int | None = None) -> str | bytes:
+        """The snapshot's entries (of one CPU), or while there are none the help."""
         ring = self.ring
-        if ring is None or not any(ring.stats(c).entries for c in range(self.m.ncpus)):
+        cpus = range(self.m.ncpus) if cpu is None else [cpu]
+        if ring is None or not any(ring.stats(c).entries for c in cpus):
             state = "allocated" if ring is not None else "freed"
             return (f"# tracer: {self.tr.tracer.name}\n#\n#\n# * Snapshot is {state} *\n#\n"
-                    + SNAPSHOT_HELP)
-        return self.tr.render_trace(None, ring)
+                    + (SNAPSHOT_HELP if cpu is None else SNAPSHOT_PERCPU_HELP))
+        return self.tr.render_trace(cpu, ring)
+
+    def read_raw(self, cpu: int) -> bytes:
+        """snapshot_raw: the spare's pages of one CPU, consumed as trace_pipe_raw's."""
+        ring = self.ring
+        return b"" if ring is None else b"".join(ring.consume_all(cpu))
