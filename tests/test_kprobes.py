@@ -73,8 +73,8 @@ def test_symbol_plus_zero_is_a_kprobe_on_ftrace(lab: Lab) -> None:
     ("cat", ["ksys_read+0x9", "ksys_read+0x1e", "ksys_read+0x36", "ksys_read+0x38",
              "ksys_read+0x55", "ksys_read+0x63", "ksys_read+0x71", "vfs_read+0x9c",
              "rw_verify_area+0x4d", "x64_sys_call+0x10", "x64_sys_call+0x2e"]),
-    ("fork-storm", ["kernel_clone+0x30", "copy_process+0x134"]),
-    ("slow-read", ["handle_softirqs+0xbe", "__hrtimer_run_queues+0x5c", "bio_endio+0x30"]),
+    ("fork-storm", ["kernel_clone+0x3a", "copy_process+0x134"]),
+    ("slow-read", ["handle_softirqs+0xe0", "__hrtimer_run_queues+0x5c", "bio_endio+0x30"]),
 ])
 def test_int3_probes_leave_the_kernel_unchanged(workload: str, probes: list[str]) -> None:
     """Out-of-line copies (RIP-relative ones fixed) and emulated call/jmp/jcc/ret,

@@ -382,7 +382,7 @@ class TraceArray:
 
     def event_printer(self, formats: dict[int, Any]) -> EventPrinter:
         """How the trace file prints events: print fmts, and the probe events' own."""
-        return EventPrinter(formats, {e.name: e.printer for e in self.events.events if e.printer})
+        return EventPrinter(formats, {e.id: e.printer for e in self.events.events if e.printer})
 
     def _graph_lines(self, trace: Trace, df: pd.DataFrame) -> list[str]:
         """print_graph_function_flags() for every entry."""

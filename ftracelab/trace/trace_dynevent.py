@@ -117,7 +117,8 @@ class DynEvents:
                     and p.event == tf.event), None)
         if old is not None:
             log.index = 0
-            if old.is_return != tf.is_return:
+            if old.is_return != tf.is_return or \
+                    getattr(old, "tracepoint", False) != getattr(tf, "tracepoint", False):
                 raise log.fail(0, "DIFF_PROBE_TYPE", errno.EEXIST)
             k = compare_arg_types(tf.args, old.args)
             if k:
@@ -135,16 +136,7 @@ class DynEvents:
         if isinstance(tf, TraceKprobe):
             register_trace_kprobe(self.lab, tf, log)
         elif isinstance(tf, TraceFprobe):
-            handlers = FprobeHandlers(self.lab, tf)
-            fp = Fprobe(handlers.entry, handlers.exit if tf.is_return else None,
-                        8 * len(tf.entry_args), name=f"{tf.group}/{tf.event}")
-            try:
-                self.lab.fprobe.register(fp, [tf.symbol])
-            except FtraceLabError:                   # no such traceable function: -EINVAL
-                log.index = 1
-                raise log.fail(0, "FAIL_REG_PROBE") from None
-            fp.disable()
-            tf.fprobe = fp
+            self._register_fprobe(tf, log)
         if tf.trace_event is None:
             ev = tf.new_event()
             ev.on_enable = lambda on, ev=ev: self._enable(ev, on)
@@ -152,6 +144,34 @@ class DynEvents:
         elif tf.trace_event.probe_on:
             _set_enabled(tf, True)
         self.probes.append(tf)
+
+    def _register_fprobe(self, tf: TraceFprobe, log: ProbeLog) -> None:
+        """__register_trace_fprobe(): an fprobe on the function, or for a tracepoint
+        probe on its __probestub_<name> once the stub is on the tracepoint; a
+        tracepoint the image lacks stays a stub (TRACEPOINT_STUB), registering nothing."""
+        target = tf.symbol
+        if tf.tracepoint:
+            tf.tp_index = self.lab.trace_array.events.tracepoint_index(tf.symbol)
+            if tf.tp_index is None:
+                return
+            target = f"__probestub_{tf.symbol}"
+        handlers = FprobeHandlers(self.lab, tf)
+        fp = Fprobe(handlers.entry, handlers.exit if tf.is_return else None,
+                    8 * len(tf.entry_args), name=f"{tf.group}/{tf.event}")
+        try:
+            self.lab.fprobe.register(fp, [target])
+        except FtraceLabError:                   # no such traceable function: -EINVAL
+            log.index = 1
+            raise log.fail(0, "FAIL_REG_PROBE") from None
+        fp.disable()
+        tf.fprobe = fp
+        if tf.tp_index is not None:              # tracepoint_probe_register(tp, probestub)
+            self._probestub(tf.tp_index, +1)
+
+    def _probestub(self, index: int, delta: int) -> None:
+        m = self.lab.machine
+        at = m.symbols["tp_probestubs"] + index
+        m.write(at, bytes([m.read(at, 1)[0] + delta]))
 
     def _update_args(self, tf: TraceProbe, log: ProbeLog) -> None:
         """traceprobe_update_arg(): each ``@SYM[+|-off]`` must name a kernel symbol
@@ -210,6 +230,8 @@ class DynEvents:
             raise _err(errno.EBUSY, name)
         if isinstance(p, TraceFprobe) and p.fprobe is not None:
             self.lab.fprobe.unregister(p.fprobe)
+            if p.tp_index is not None:               # tracepoint_probe_unregister()
+                self._probestub(p.tp_index, -1)
         elif isinstance(p, TraceKprobe):
             unregister_trace_kprobe(self.lab, p)
         self.probes.remove(p)

@@ -170,6 +170,10 @@ class EventRegistry:
             else:
                 self._register_system(self._fs, ev.system)
 
+    def tracepoint_index(self, name: str) -> int | None:
+        """find_tracepoint(): the image's TP_<name>, None if it has no such tracepoint."""
+        return self._tp_index.get(name)
+
     def find(self, system: str, name: str) -> TraceEvent | None:
         return next((e for e in self.events if e.system == system and e.name == name), None)
 

@@ -44,16 +44,23 @@ class EventPrinter:
     """The body of a trace event's line, from its df_events() row."""
 
     def __init__(self, formats: Mapping[int, EventFormat],
-                 printers: Mapping[str, RecordPrinter] | None = None) -> None:
-        self._printers = dict(printers or {})     # events with their own output (probe events)
+                 printers: Mapping[int, RecordPrinter] | None = None) -> None:
+        self._printers = dict(printers or {})     # by event ID: probe events' own output
         self._events: dict[str, _Event] = {}
+        self._by_id: dict[int, _Event] = {}
+        shared: set[str] = set()
         for fmt in formats.values():
             try:
                 pf: PrintFmt | None = compile_print_fmt(fmt.print_fmt)
             except PrintFmtError:
                 pf = None
             args = tuple(f.name for f in fmt.fields if f.name not in COMMON)
-            self._events[fmt.name] = _Event(fmt, pf, args)
+            if fmt.name in self._events:
+                shared.add(fmt.name)
+            self._events.setdefault(fmt.name, _Event(fmt, pf, args))
+            self._by_id[fmt.id] = _Event(fmt, pf, args)
+        # names whose lines need the record's common_type to tell the event
+        self._by_record = shared | {formats[i].name for i in self._printers if i in formats}
 
     def knows(self, event: str) -> bool:
         return event in self._events
@@ -62,16 +69,20 @@ class EventPrinter:
         return self._events[event].fmt.id
 
     def wants_record(self, event: str) -> bool:
-        """Does the event print from its raw record (its own print function)?"""
-        return event in self._printers
+        """Does the event print from its raw record (its own print function, or a
+        name several events share: tracepoints/sched_switch and sched/sched_switch)?"""
+        return event in self._by_record
 
     def body(self, event: str, row: Mapping[str, Any], sym: Callable[[int, bool], str],
              verbose: bool = False, record: bytes | None = None) -> str:
         """``name: <print fmt text>``, the syscall printers' text, or the event's own
         print function on its ``record``."""
-        if record is not None and event in self._printers:
-            return self._printers[event](record, sym)
         ev = self._events[event]
+        if record is not None:                    # the record's common_type says which
+            tid = int.from_bytes(record[:2], "little")
+            if tid in self._printers:
+                return self._printers[tid](record, sym)
+            ev = self._by_id.get(tid, ev)
         values = {name: _value(row.get(column_of(name))) for name in ev.args}
         if ev.fmt.system == "syscalls" and event.startswith("sys_enter_"):
             return _syscall_enter(ev, event[len("sys_enter_"):], values, verbose)

@@ -15,8 +15,16 @@ and print it as print_fentry_event()/print_fexit_event() do::
     vfs_read__exit: (ksys_read+0x52/0xb0 <- vfs_read) arg1=0x1000
 
 An exit event's ``$argN`` are read at the entry and kept in the fprobe's entry
-data on the shadow stack. Tracepoint probes (``t``) are not available in this
-lab; a ``t`` line fails with EINVAL, as in a kernel without them.
+data on the shadow stack.
+
+Tracepoint probes (``t[:[GRP/][EVENT]] TRACEPOINT [FETCHARGS]``, group
+``tracepoints``, the event named after the tracepoint) put the tracepoint's
+``__probestub_<name>(void *__data, args...)`` on it and an fprobe on that stub
+(__regsiter_tracepoint_fprobe()): ``$argN`` is the tracepoint's Nth argument,
+the stub's dummy first one skipped. A name the image has no tracepoint for is
+accepted as 6.12 with modules accepts it (TRACEPOINT_STUB: it may load later), and
+its event never fires. ``%return`` and ``$retval`` are refused (BAD_ADDR_SUFFIX,
+RETVAL_ON_PROBE).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from .trace_probe import (
     TPARG_FL_FPROBE,
     TPARG_FL_KERNEL,
     TPARG_FL_RETURN,
+    TPARG_FL_TPOINT,
     ParseContext,
     ProbeError,
     ProbeLog,
@@ -48,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = ["TraceFprobe", "create_trace_fprobe"]
 
 FPROBE_EVENT_SYSTEM = "fprobes"
+TRACEPOINT_EVENT_SYSTEM = "tracepoints"
 RETHOOK_MAXACTIVE_MAX = 4096
 
 
@@ -56,11 +66,14 @@ class TraceFprobe(TraceProbe):
     """``struct trace_fprobe``: one probe of an fprobe event (an event may have several)."""
 
     fprobe: Fprobe | None = None
+    tracepoint: bool = False            # a t probe: symbol is the tracepoint's name
+    tp_index: int | None = None         # ...its TP_<name> in the image, None for a stub
 
     def show(self) -> str:
         """trace_fprobe_show(): the line dynamic_events lists."""
         maxact = str(self.maxactive) if self.is_return and self.maxactive else ""
-        text = f"f{maxact}:{self.group}/{self.event} {self.symbol}{'%return' if self.is_return else ''}"
+        kind = "t" if self.tracepoint else "f"
+        text = f"{kind}{maxact}:{self.group}/{self.event} {self.symbol}{'%return' if self.is_return else ''}"
         return text + "".join(f" {w}" for w in self.arg_words()) + "\n"
 
     def match(self, system: str | None, event: str, argv: list[str]) -> bool:
@@ -73,9 +86,10 @@ class TraceFprobe(TraceProbe):
 def create_trace_fprobe(lab: Lab, argv: list[str], log: ProbeLog) -> TraceFprobe:
     """__trace_fprobe_create(): parse one definition (argv split on blanks);
     raises ProbeError (with ``log`` holding the error-log entries) on a bad one."""
-    if not argv or argv[0][:1] != "f" or len(argv) < 2:
+    if not argv or argv[0][:1] not in ("f", "t") or len(argv) < 2:
         raise ProbeError(errno.ECANCELED)
     word0 = argv[0]
+    is_tracepoint = word0[0] == "t"
     colon = word0.find(":", 1)
     event_text = word0[colon + 1:] if colon >= 0 else None
     maxactive = 0
@@ -92,28 +106,34 @@ def create_trace_fprobe(lab: Lab, argv: list[str], log: ProbeLog) -> TraceFprobe
     symbol, is_return = argv[1], False
     pct = symbol.find("%")
     if pct >= 0:
-        if symbol[pct:] != "%return":
+        if is_tracepoint or symbol[pct:] != "%return":
             raise log.fail(pct, "BAD_ADDR_SUFFIX")
         symbol, is_return = symbol[:pct], True
     if not is_return:
-        for word in argv[2:]:
+        for i, word in enumerate(argv[2:], 2):
             at = word.find("$retval")
             if at >= 0 and not (word[at + 7:at + 8].isalnum() or word[at + 7:at + 8] == "_"):
+                if is_tracepoint:
+                    log.index = i
+                    raise log.fail(at, "RETVAL_ON_PROBE")
                 is_return = True                      # $retval makes it an exit probe
                 break
     if maxactive and not is_return:                   # checked after the symbol
         log.index = 0
         raise log.fail(1, "BAD_MAXACT_TYPE")
-    group, event = FPROBE_EVENT_SYSTEM, None
+    group, event = TRACEPOINT_EVENT_SYSTEM if is_tracepoint else FPROBE_EVENT_SYSTEM, None
     if event_text is not None:
         g, event = parse_event_name(log, event_text, colon + 1)
         group = g or group
     if event is None:
-        event = sanitize_event_name(f"{symbol}__{'exit' if is_return else 'entry'}")[:63]
+        name = ("_" if symbol[:1].isdigit() else "") + symbol if is_tracepoint else \
+            f"{symbol}__{'exit' if is_return else 'entry'}"
+        event = sanitize_event_name(name)[:63]
     flags = TPARG_FL_KERNEL | TPARG_FL_FPROBE | (TPARG_FL_RETURN if is_return else TPARG_FL_FENTRY)
-    ctx = ParseContext(flags)
+    ctx = ParseContext(flags | (TPARG_FL_TPOINT if is_tracepoint else 0))
     args = parse_args(log, ctx, argv[2:])
-    return TraceFprobe(group, event, symbol, is_return, args, maxactive, list(ctx.entry_args))
+    return TraceFprobe(group, event, symbol, is_return, args, maxactive, list(ctx.entry_args),
+                       tracepoint=is_tracepoint)
 
 
 # ---- the probe at work: fentry_trace_func() / fexit_trace_func() ----------------------------

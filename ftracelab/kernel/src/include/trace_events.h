@@ -70,39 +70,60 @@ void trace_event_raw_event_irq_handler_exit(struct trace_event_file *file, int i
 void ftrace_syscall_enter(struct pt_regs *regs, long id);
 void ftrace_syscall_exit(struct pt_regs *regs, long ret);
 
-#define DEFINE_TP(name, proto, call)						\
-static __always_inline void trace_##name proto					\
+#define TP_PROTO(...) __VA_ARGS__
+#define TP_ARGS(...) __VA_ARGS__
+
+/*
+ * tp_probestubs[TP_<event>]: tracepoint probe events (t in dynamic_events) on it.
+ * Each puts __probestub_<event>() on the tracepoint, an empty traceable function
+ * taking (void *__data, args...), and an fprobe on that stub (trace_fprobe.c's
+ * __regsiter_tracepoint_fprobe()); it runs after the event's own probe, as its
+ * priority 0 orders it behind the event's 10.
+ */
+extern unsigned char tp_probestubs[NR_LAB_TRACEPOINTS];
+
+#define DEFINE_TP(name, proto, args, call)					\
+void __probestub_##name(void *__data, proto);					\
+static __always_inline void trace_##name(proto)				\
 {										\
 	struct trace_event_file *file = tp_file(TP_##name);			\
 										\
-	if (unlikely(file)) {	/* __DO_TRACE(): probes run with preemption off */	\
-		preempt_disable();						\
-		call;								\
+	if (unlikely(file || tp_probestubs[TP_##name])) {			\
+		preempt_disable();	/* __DO_TRACE(): probes run with preemption off */ \
+		if (file)							\
+			call;							\
+		if (tp_probestubs[TP_##name])					\
+			__probestub_##name(NULL, args);				\
 		preempt_enable_no_resched();					\
 	}									\
 }
 
-DEFINE_TP(sched_switch, (bool preempt, struct task_struct *prev, struct task_struct *next),
-	  trace_event_raw_event_sched_switch(file, preempt, prev, next))
-DEFINE_TP(sched_waking, (struct task_struct *p), trace_event_raw_event_sched_wakeup_template(file, p))
-DEFINE_TP(sched_wakeup, (struct task_struct *p), trace_event_raw_event_sched_wakeup_template(file, p))
-DEFINE_TP(sched_wakeup_new, (struct task_struct *p), trace_event_raw_event_sched_wakeup_template(file, p))
-DEFINE_TP(sched_process_fork, (struct task_struct *parent, struct task_struct *child),
-	  trace_event_raw_event_sched_process_fork(file, parent, child))
-DEFINE_TP(sched_process_exit, (struct task_struct *p), trace_event_raw_event_sched_process_template(file, p))
-DEFINE_TP(sched_process_free, (struct task_struct *p), trace_event_raw_event_sched_process_template(file, p))
-DEFINE_TP(sched_process_wait, (int pid), trace_event_raw_event_sched_process_wait(file, pid))
-DEFINE_TP(softirq_entry, (unsigned int vec), trace_event_raw_event_softirq(file, vec))
-DEFINE_TP(softirq_exit, (unsigned int vec), trace_event_raw_event_softirq(file, vec))
-DEFINE_TP(softirq_raise, (unsigned int vec), trace_event_raw_event_softirq(file, vec))
-DEFINE_TP(irq_handler_entry, (int irq, struct irqaction *action),
+DEFINE_TP(sched_switch, TP_PROTO(bool preempt, struct task_struct *prev, struct task_struct *next),
+	  TP_ARGS(preempt, prev, next), trace_event_raw_event_sched_switch(file, preempt, prev, next))
+DEFINE_TP(sched_waking, TP_PROTO(struct task_struct *p), TP_ARGS(p),
+	  trace_event_raw_event_sched_wakeup_template(file, p))
+DEFINE_TP(sched_wakeup, TP_PROTO(struct task_struct *p), TP_ARGS(p),
+	  trace_event_raw_event_sched_wakeup_template(file, p))
+DEFINE_TP(sched_wakeup_new, TP_PROTO(struct task_struct *p), TP_ARGS(p),
+	  trace_event_raw_event_sched_wakeup_template(file, p))
+DEFINE_TP(sched_process_fork, TP_PROTO(struct task_struct *parent, struct task_struct *child),
+	  TP_ARGS(parent, child), trace_event_raw_event_sched_process_fork(file, parent, child))
+DEFINE_TP(sched_process_exit, TP_PROTO(struct task_struct *p), TP_ARGS(p),
+	  trace_event_raw_event_sched_process_template(file, p))
+DEFINE_TP(sched_process_free, TP_PROTO(struct task_struct *p), TP_ARGS(p),
+	  trace_event_raw_event_sched_process_template(file, p))
+DEFINE_TP(sched_process_wait, TP_PROTO(int pid), TP_ARGS(pid), trace_event_raw_event_sched_process_wait(file, pid))
+DEFINE_TP(softirq_entry, TP_PROTO(unsigned int vec), TP_ARGS(vec), trace_event_raw_event_softirq(file, vec))
+DEFINE_TP(softirq_exit, TP_PROTO(unsigned int vec), TP_ARGS(vec), trace_event_raw_event_softirq(file, vec))
+DEFINE_TP(softirq_raise, TP_PROTO(unsigned int vec), TP_ARGS(vec), trace_event_raw_event_softirq(file, vec))
+DEFINE_TP(irq_handler_entry, TP_PROTO(int irq, struct irqaction *action), TP_ARGS(irq, action),
 	  trace_event_raw_event_irq_handler_entry(file, irq, action))
-DEFINE_TP(irq_handler_exit, (int irq, struct irqaction *action, int ret),
+DEFINE_TP(irq_handler_exit, TP_PROTO(int irq, struct irqaction *action, int ret), TP_ARGS(irq, action, ret),
 	  trace_event_raw_event_irq_handler_exit(file, irq, action, ret))
-DEFINE_TP(local_timer_entry, (int vector), trace_event_raw_event_vector(file, vector))
-DEFINE_TP(local_timer_exit, (int vector), trace_event_raw_event_vector(file, vector))
-DEFINE_TP(reschedule_entry, (int vector), trace_event_raw_event_vector(file, vector))
-DEFINE_TP(reschedule_exit, (int vector), trace_event_raw_event_vector(file, vector))
+DEFINE_TP(local_timer_entry, TP_PROTO(int vector), TP_ARGS(vector), trace_event_raw_event_vector(file, vector))
+DEFINE_TP(local_timer_exit, TP_PROTO(int vector), TP_ARGS(vector), trace_event_raw_event_vector(file, vector))
+DEFINE_TP(reschedule_entry, TP_PROTO(int vector), TP_ARGS(vector), trace_event_raw_event_vector(file, vector))
+DEFINE_TP(reschedule_exit, TP_PROTO(int vector), TP_ARGS(vector), trace_event_raw_event_vector(file, vector))
 
 /*
  * The raw syscall tracepoints: their probes (ftrace_syscall_enter/exit) write the
@@ -112,16 +133,23 @@ DEFINE_TP(reschedule_exit, (int vector), trace_event_raw_event_vector(file, vect
  */
 extern int syscall_tracepoints;
 
+void __probestub_sys_enter(void *__data, struct pt_regs *regs, long id);
+void __probestub_sys_exit(void *__data, struct pt_regs *regs, long ret);
+
 static __always_inline void trace_sys_enter(struct pt_regs *regs, long id)
 {
 	if (unlikely(syscall_tracepoints))
 		ftrace_syscall_enter(regs, id);
+	if (unlikely(tp_probestubs[TP_sys_enter]))
+		__probestub_sys_enter(NULL, regs, id);
 }
 
 static __always_inline void trace_sys_exit(struct pt_regs *regs, long ret)
 {
 	if (unlikely(syscall_tracepoints))
 		ftrace_syscall_exit(regs, ret);
+	if (unlikely(tp_probestubs[TP_sys_exit]))
+		__probestub_sys_exit(NULL, regs, ret);
 }
 
 #endif

@@ -20,6 +20,35 @@ __used const char lab_tp_names[] =
 	"local_timer_entry\0local_timer_exit\0reschedule_entry\0reschedule_exit\0"
 	"irq_handler_entry\0irq_handler_exit\0";
 
+__used unsigned char tp_probestubs[NR_LAB_TRACEPOINTS];
+
+/*
+ * The tracepoints' stubs (include/linux/tracepoint.h: __probestub_<name>()): empty
+ * and traceable in the kernel; here they charge the few nanoseconds a call costs,
+ * as every traceable function of the lab does.
+ */
+#define DEFINE_PROBESTUB(name, proto) noinline void __probestub_##name(void *__data, proto) { KCOST(2); }
+
+DEFINE_PROBESTUB(sched_switch, TP_PROTO(bool preempt, struct task_struct *prev, struct task_struct *next))
+DEFINE_PROBESTUB(sched_waking, TP_PROTO(struct task_struct *p))
+DEFINE_PROBESTUB(sched_wakeup, TP_PROTO(struct task_struct *p))
+DEFINE_PROBESTUB(sched_wakeup_new, TP_PROTO(struct task_struct *p))
+DEFINE_PROBESTUB(sched_process_fork, TP_PROTO(struct task_struct *parent, struct task_struct *child))
+DEFINE_PROBESTUB(sched_process_exit, TP_PROTO(struct task_struct *p))
+DEFINE_PROBESTUB(sched_process_free, TP_PROTO(struct task_struct *p))
+DEFINE_PROBESTUB(sched_process_wait, TP_PROTO(int pid))
+DEFINE_PROBESTUB(sys_enter, TP_PROTO(struct pt_regs *regs, long id))
+DEFINE_PROBESTUB(sys_exit, TP_PROTO(struct pt_regs *regs, long ret))
+DEFINE_PROBESTUB(softirq_entry, TP_PROTO(unsigned int vec))
+DEFINE_PROBESTUB(softirq_exit, TP_PROTO(unsigned int vec))
+DEFINE_PROBESTUB(softirq_raise, TP_PROTO(unsigned int vec))
+DEFINE_PROBESTUB(local_timer_entry, TP_PROTO(int vector))
+DEFINE_PROBESTUB(local_timer_exit, TP_PROTO(int vector))
+DEFINE_PROBESTUB(reschedule_entry, TP_PROTO(int vector))
+DEFINE_PROBESTUB(reschedule_exit, TP_PROTO(int vector))
+DEFINE_PROBESTUB(irq_handler_entry, TP_PROTO(int irq, struct irqaction *action))
+DEFINE_PROBESTUB(irq_handler_exit, TP_PROTO(int irq, struct irqaction *action, int ret))
+
 #define NR_syscalls 512
 #define SYSCALL_MAX_ARGS 6
 /* tr->enter_syscall_files[] / exit_syscall_files[]: NULL unless that event is on */
