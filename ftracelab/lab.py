@@ -68,6 +68,8 @@ class Lab:
                               read=lambda: self.ftrace.available_filter_functions())
         self.tracefs.add_file("available_filter_functions_addrs",
                               read=lambda: self.ftrace.available_filter_functions_addrs())
+        self.tracefs.add_file("enabled_functions", read=lambda: self.ftrace.enabled_functions())
+        self.tracefs.add_file("touched_functions", read=lambda: self.ftrace.enabled_functions(touched=True))
         self.filter_files.register(self.tracefs)
         self.trace_array = TraceArray(self.machine, self.ftrace, self.filter_files, self.fgraph)
         self.filter_files.probes.events = self.trace_array.events

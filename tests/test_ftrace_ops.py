@@ -18,6 +18,7 @@ from ftracelab.trace.ftrace import FtraceFlag as FL
 from ftracelab.trace.ftrace import ftrace_rec_count
 from ftracelab.trace.ftrace_ops import FtraceOps, FtraceRegs, read_hash
 from ftracelab.trace.ftrace_ops import FtraceOpsFlag as F
+from ftracelab.trace.kprobes import Kprobe
 
 
 def _target(lab: Lab, fn: str) -> str:
@@ -246,3 +247,25 @@ def test_any_sequence_restores_the_text(steps: list[tuple[str, str, bool, bool]]
         ops.unregister()
     assert _kernel_text(lab) == clean
     assert all(ftrace_rec_count(r.flags) == 0 for r in lab.ftrace.records)
+
+
+def test_enabled_and_touched_functions(lab: Lab) -> None:
+    """enabled_functions as t_show() prints it: ref count, the R/I/D/O/M columns, the
+    ops' own trampoline and what it calls, or the shared caller's call once several ops
+    share a site; touched_functions keeps every record ever traced (MODIFIED sticks)."""
+    fs, ks = lab.tracefs, lab.kallsyms
+    assert fs.read("enabled_functions") == "" and fs.read("touched_functions") == ""
+    fs.write("set_ftrace_filter", "vfs_read")
+    fs.write("current_tracer", "function")
+    ops = lab.filter_files.global_ops
+    tramp = f"{ks.format_ps(ops.trampoline)} ({ks.format_ps(ks['function_trace_call'])})"
+    assert fs.read("enabled_functions") == (
+        f"vfs_read (1)           \ttramp: {tramp} ->{ks.format_ps(ks['function_trace_call'])}\n")
+    assert "[__builtin__ftrace]" in tramp
+    kp = lab.kprobes.register(Kprobe("vfs_read", 0))           # a kprobe on ftrace: REGS, IPMODIFY
+    list_func = ks.format_ps(ks["ftrace_ops_list_func"])
+    assert fs.read("enabled_functions") == f"vfs_read (2) R I     M  ->{list_func}\n"
+    lab.kprobes.unregister(kp)
+    fs.write("current_tracer", "nop")
+    assert fs.read("enabled_functions") == ""
+    assert str(fs.read("touched_functions")).startswith("vfs_read (0)         M  ->")

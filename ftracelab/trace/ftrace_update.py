@@ -375,7 +375,7 @@ class Ftrace(FtraceState):
                 en = (FtraceFlag.REGS_EN if f & FtraceFlag.REGS else 0) | \
                      (FtraceFlag.TRAMP_EN if f & FtraceFlag.TRAMP else 0)
                 modified = FtraceFlag.MODIFIED if f & FtraceFlag.IPMODIFY else 0
-                rec.flags = f | en | modified | (rec.flags & FtraceFlag.TOUCHED)
+                rec.flags = f | en | modified | (rec.flags & (FtraceFlag.TOUCHED | FtraceFlag.MODIFIED))
 
         def set_final() -> None:
             m.write_u64(sym["function_trace_op"], final_op)
@@ -392,6 +392,40 @@ class Ftrace(FtraceState):
             update.finish()
         else:
             self.pending = update
+
+    # ---- enabled_functions / touched_functions --------------------------------------
+    def enabled_functions(self, touched: bool = False) -> str:
+        """t_show() of ``enabled_functions`` (``touched_functions`` with ``touched``: every
+        record ever traced): the ref count, the R/I/D/O/M flag columns, then the
+        trampoline(s) the site calls with their ops' function, and `` ->`` the function
+        the trampoline calls (arch_ftrace_trampoline_func())."""
+        m, ks, sym = self.machine, self.machine.kallsyms, self.machine.symbols
+        want = FtraceFlag.TOUCHED if touched else FtraceFlag.ENABLED
+        out = []
+        for rec in self.records:
+            f = rec.flags
+            if not f & want:
+                continue
+            line = f"{rec.function} ({rec.ref_count})" + "".join(
+                mark if f & flag else " " * len(mark) for flag, mark in (
+                    (FtraceFlag.REGS, " R"), (FtraceFlag.IPMODIFY, " I"), (FtraceFlag.DIRECT, " D"),
+                    (FtraceFlag.CALL_OPS, " O"), (FtraceFlag.MODIFIED, " M ")))
+            if f & FtraceFlag.TRAMP_EN:              # ftrace_find_tramp_ops_any()/_next()
+                owners = [o for o in reversed(self.ops) if o.enabled and o.trampoline and o.traces(rec.ip)]
+                for o in owners:
+                    call = o.trampoline + self.layouts[bool(o.flags & FtraceOpsFlag.SAVE_REGS)].call
+                    line += (f"\ttramp: {ks.format_ps(o.trampoline)} ({ks.format_ps(m.read_u64(o.addr))})"
+                             + self._calls(call))
+                line += "" if owners else "\ttramp: ERROR!"
+            else:                                    # static_tramp_func(): the shared caller's call
+                line += self._calls(sym["ftrace_regs_call" if f & FtraceFlag.REGS_EN else "ftrace_call"])
+            out.append(line + "\n")
+        return "".join(out)
+
+    def _calls(self, at: int) -> str:
+        """`` ->%pS`` of what the call instruction at ``at`` calls (addr_from_call())."""
+        target = call_target(at, self.machine.read(at, 5))
+        return "" if target is None else f" ->{self.machine.kallsyms.format_ps(target)}"
 
     # ---- Python callbacks ---------------------------------------------------------
     def _ensure_python_hook(self) -> None:
