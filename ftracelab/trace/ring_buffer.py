@@ -72,6 +72,7 @@ class RingBuffer:
         # the page's time_stamp, events taken)
         self.read_state: dict[int, tuple[int, int, int, int, int]] = {}
         self.overwrite = True
+        self.disabled_cpus: set[int] = set()     # tracing_cpumask's: record_disabled per CPU
         self.size_kb = 0
         m = machine
         m.write(self.addr, struct.pack("<ii", 0, machine.ncpus))
@@ -95,6 +96,7 @@ class RingBuffer:
             m.write(desc, struct.pack("<iIQIIIi", cpu, nr_pages, bpages, 0, 0, 0,
                                       int(self.overwrite)) + bytes(CPU_DESC_SIZE - 0x20))
             m.write_u64(self.addr + 8 + 8 * cpu, desc)
+            m.write_u32(desc + 0x60, int(cpu in self.disabled_cpus))
             self.cpu_addrs.append(desc)
         self.last_overrun = [0] * m.ncpus
         self.read_state.clear()
@@ -147,6 +149,11 @@ class RingBuffer:
     def set_recording(self, on: bool) -> None:
         """tracing_on: tracer_tracing_on()/off()."""
         self.m.write_u32(self.addr, 0 if on else 1)
+
+    def set_cpu_recording(self, cpu: int, on: bool) -> None:
+        """ring_buffer_record_enable_cpu()/ring_buffer_record_disable_cpu()."""
+        (self.disabled_cpus.discard if on else self.disabled_cpus.add)(cpu)
+        self.m.write_u32(self.cpu_addrs[cpu] + 0x60, int(not on))
 
     def set_overwrite(self, on: bool) -> None:
         """options/overwrite: ring_buffer_change_overwrite()."""

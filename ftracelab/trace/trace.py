@@ -40,6 +40,7 @@ from .ftrace_files import FilterFiles
 from .ftrace_ops import FtraceOpsFlag, KernelArena
 from .ftrace_update import Ftrace
 from .ring_buffer import BUF_PAGE_SIZE, TRACE_BUF_SIZE_DEFAULT_KB, RingBuffer
+from .trace_cpumask import format_mask, parse_mask
 from .trace_entries import TRACE_FN, ftrace_formats
 from .trace_events import EventRegistry
 from .trace_events_print import EventPrinter
@@ -159,6 +160,7 @@ class TraceArray:
         self.events.log_err = lambda loc, cmd, errs, code, pos: self.log_err(loc, cmd, errs, code, pos)
         pages = KernelArena(TRACE_PAGES_BASE, TRACE_PAGES_SIZE, align=4096)
         self.rings = [RingBuffer(machine, ftrace.data, pages)]   # and the snapshot's, once made
+        self.cpumask = (1 << machine.ncpus) - 1                  # tracing_cpumask
         self.snapshot = Snapshot(self, pages)
         self.events.arm_snapshot = self.snapshot.arm
         filter_files.probes.arm_snapshot = self.snapshot.arm
@@ -229,6 +231,8 @@ class TraceArray:
         fs.add_file("buffer_total_size_kb",
                     read=lambda: f"{self.buffer.size_kb * self.m.ncpus}\n")
         fs.add_file("trace_clock", read=self._read_clock, write=self._write_clock, mode=0o644)
+        fs.add_file("tracing_cpumask", read=lambda: format_mask(self.cpumask, self.m.ncpus) + "\n",
+                    write=self._write_cpumask, mode=0o644)
         fs.add_file("error_log", read=self.error_log.read, write=self.error_log.write, mode=0o644)
         fs.add_file("trace_options", read=self._read_trace_options,
                     write=self._write_trace_options, mode=0o644)
@@ -476,6 +480,20 @@ class TraceArray:
             raise _err(errno.EINVAL, "buffer_size_kb")
         self.buffer.resize(kb)
         self.snapshot.resize()
+
+    def _write_cpumask(self, text: str, append: bool) -> None:
+        """tracing_cpumask_write() -> tracing_set_cpumask(): the live and spare rings
+        of the CPUs leaving (joining) the mask stop (resume) recording."""
+        try:
+            self.cpumask = parse_mask(text, self.m.ncpus)
+        except OSError as exc:
+            raise _err(exc.errno or errno.EINVAL, "tracing_cpumask") from None
+        self.apply_cpumask()
+
+    def apply_cpumask(self) -> None:
+        for ring in self.rings:
+            for cpu in range(self.m.ncpus):
+                ring.set_cpu_recording(cpu, bool(self.cpumask >> cpu & 1))
 
     def _read_clock(self) -> str:
         return " ".join(f"[{c}]" if c == self.clock else c for c in TRACE_CLOCKS) + "\n"

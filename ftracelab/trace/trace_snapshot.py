@@ -81,6 +81,7 @@ class Snapshot:
             if ring is None:
                 ring = RingBuffer(self.m, self.tr.ftrace.data, self.pages, live.size_kb, install=False)
                 self.tr.rings.append(ring)
+                self.tr.apply_cpumask()              # the spare's CPUs follow tracing_cpumask
             else:
                 ring.reset()
             self.m.write_u64(self.m.symbols["snapshot_trace_buffer"], ring.addr)
