@@ -308,6 +308,8 @@ class TraceArray:
             self.m.write_u32(self.m.symbols["ftrace_func_stack_trace"], int(value))
         elif name in dict(GRAPH_OPTIONS):
             self.graph.set_option(name, value)
+        elif name == "event-fork":
+            self.events.pids.set_fork(value)
 
     @staticmethod
     def _const(text: str) -> Callable[[], str]:

@@ -44,6 +44,7 @@ from .trace_events_hist import (
     parse_hist,
     register_hist,
 )
+from .trace_events_pid import EventPids
 from .trace_events_trigger import (
     FTRACE_STACK_ENTRIES,
     TRIGGER_TYPE,
@@ -130,6 +131,7 @@ class EventRegistry:
     _hook: RawCallHook | None = None
 
     def __post_init__(self) -> None:
+        self.pids = EventPids(self.m, lambda: [e.file for e in self.events])   # set_event_pid
         names = self.m.read(self.m.symbols["lab_tp_names"], 512).split(b"\0\0")[0].split(b"\0")
         self._tp_index = {n.decode(): i for i, n in enumerate(names)}
         for system, name, tp, fields, fmt in STATIC_EVENTS:
@@ -148,6 +150,7 @@ class EventRegistry:
         self.m.write(ev.file, struct.pack("<QHxxxxxxQ", 0, ev.id, 0))
         if ev.tracepoint is not None:
             self.m.write_u64(self.m.symbols["tp_files"] + 8 * self._tp_index[ev.tracepoint], ev.file)
+        self.pids.flag_file(ev.file)             # trace_create_new_event(): PID_FILTER if filtering
         self.events.append(ev)
 
     def add_dynamic(self, ev: TraceEvent) -> TraceEvent:
@@ -256,6 +259,7 @@ class EventRegistry:
         fs.add_file("set_event", read=lambda: "".join(
             f"{e.system}:{e.name}\n" for e in self.newest_first() if _registered(e)),
             write=self._write_set_event, mode=0o644)
+        self.pids.register(fs)
         fs.add_file("events/enable", read=lambda: self._state(self.events),
                     write=lambda t, a: self._write_enable(t, self.events, "events/enable"), mode=0o644)
         self._fs = fs

@@ -152,7 +152,7 @@ class FprobeHandlers:
             return False
         assert tf.trace_event is not None
         payload = store_args(FetchEnv.at(self.m, regs), tf.args, struct.pack("<Q", entry_ip), self._symstr)
-        queue_record(self.m, tf.trace_event.id, payload, tf.trace_event.judged)
+        queue_record(self.m, tf.trace_event.id, payload, tf.trace_event.judged, tf.trace_event.file)
         return False
 
     def exit(self, fp: Fprobe, entry_ip: int, ret_ip: int, regs: RetRegs, data: bytes) -> None:
@@ -162,7 +162,7 @@ class FprobeHandlers:
                  if len(data) >= 8 * (k + 1)}
         payload = store_args(FetchEnv.at(self.m, None, regs.ax, edata), tf.args,
                              struct.pack("<QQ", entry_ip, ret_ip), self._symstr)
-        queue_record(self.m, tf.trace_event.id, payload, tf.trace_event.judged)
+        queue_record(self.m, tf.trace_event.id, payload, tf.trace_event.judged, tf.trace_event.file)
 
     def _symstr(self, addr: int) -> str:
         return self.m.kallsyms.format_ps(addr)

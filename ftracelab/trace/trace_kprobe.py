@@ -210,7 +210,7 @@ class _Handlers:
         an int3)."""
         ev = self.tk.trace_event
         assert ev is not None
-        queue_record(self.m, ev.id, payload, ev.judged)
+        queue_record(self.m, ev.id, payload, ev.judged, ev.file)
 
     def pre(self, kp: Kprobe, regs: Any) -> bool:
         self._emit(store_args(FetchEnv.at(self.m, regs), self.tk.args, struct.pack("<Q", kp.addr),

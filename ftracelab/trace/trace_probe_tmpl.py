@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..machine.memory import PCPU_CURRENT_TASK
 from .trace_entries import Field
+from .trace_events_pid import ignores_this_pid
 from .trace_probe import (
     MAX_TRACE_ARGS,
     Fetch,
@@ -204,9 +205,12 @@ def store_args(env: FetchEnv, args: Sequence[ProbeArg], head: bytes,
     return bytes(out + tail)
 
 
-def queue_record(m: Machine, event_id: int, payload: bytes, filtered: bool = False) -> bool:
+def queue_record(m: Machine, event_id: int, payload: bytes, filtered: bool = False, file: int = 0) -> bool:
     """Queue a record for lab_emit_pending() (``filtered``: ask the event's filter
-    first, on the record as it will be written); False when the mailbox is full."""
+    first, on the record as it will be written); False when the mailbox is full or
+    the event's ``file`` ignores this CPU's current task (set_event_pid)."""
+    if file and ignores_this_pid(m, file):
+        return False
     base = ctypes.addressof(m.mailbox)
     count = ctypes.c_uint32.from_address(base + PENDING_COUNT)
     at = PENDING_RECORDS

@@ -74,11 +74,87 @@ static char trace_buffered_event[NR_CPUS][BUFFERED_EVENT_SIZE] __aligned(8);
 static unsigned int buffered_size[NR_CPUS];
 long lab_python_event_call(long kind, struct trace_event_file *file, void *entry, unsigned long size);
 
+/*
+ * Event pid filtering (trace.c: trace_ignore_this_task(), trace_filter_add_remove_task();
+ * trace_events.c: the sched probes). The pid lists are bitmaps the lab writes; a
+ * list is "set" while its flag is, as tr->filtered_pids / filtered_no_pids are
+ * non-NULL. event_ignore_pid[] is each CPU's tr->array_buffer.data->ignore_pid.
+ */
+#define EVENT_PID_MAX 32768
+__used unsigned long event_pids[EVENT_PID_MAX / 64];
+__used unsigned long event_no_pids[EVENT_PID_MAX / 64];
+__used unsigned char event_pids_set, event_no_pids_set, event_pid_filtering, event_fork;
+__used unsigned char event_ignore_pid[NR_CPUS];
+
+static notrace bool pid_listed(const unsigned long *bits, int pid)
+{
+	return pid >= 0 && pid < EVENT_PID_MAX && (bits[pid / 64] >> (pid % 64)) & 1;
+}
+
+static notrace bool trace_ignore_this_task(struct task_struct *task)
+{
+	return (event_pids_set && !pid_listed(event_pids, task->pid)) ||
+	       (event_no_pids_set && pid_listed(event_no_pids, task->pid));
+}
+
+notrace void event_filter_pid_sched_switch_probe_pre(struct task_struct *prev, struct task_struct *next)
+{
+	event_ignore_pid[smp_processor_id()] = trace_ignore_this_task(prev) && trace_ignore_this_task(next);
+}
+
+notrace void event_filter_pid_sched_switch_probe_post(struct task_struct *next)
+{
+	event_ignore_pid[smp_processor_id()] = trace_ignore_this_task(next);
+}
+
+notrace void event_filter_pid_sched_wakeup_probe_pre(struct task_struct *task)
+{
+	if (event_ignore_pid[smp_processor_id()])
+		event_ignore_pid[smp_processor_id()] = trace_ignore_this_task(task);
+}
+
+notrace void event_filter_pid_sched_wakeup_probe_post(void)
+{
+	if (!event_ignore_pid[smp_processor_id()])
+		event_ignore_pid[smp_processor_id()] = trace_ignore_this_task(current);
+}
+
+/* trace_filter_add_remove_task(): a child of a listed task joins each list it is in */
+static notrace void add_remove_task(unsigned long *bits, struct task_struct *self, struct task_struct *task)
+{
+	if (task->pid < 0 || task->pid >= EVENT_PID_MAX)
+		return;
+	if (self) {
+		if (pid_listed(bits, self->pid))
+			bits[task->pid / 64] |= 1ul << (task->pid % 64);
+	} else {
+		bits[task->pid / 64] &= ~(1ul << (task->pid % 64));
+	}
+}
+
+notrace void event_filter_pid_sched_process_fork(struct task_struct *self, struct task_struct *task)
+{
+	if (!event_fork)
+		return;
+	if (event_pids_set)
+		add_remove_task(event_pids, self, task);
+	if (event_no_pids_set)
+		add_remove_task(event_no_pids, self, task);
+}
+
+notrace void event_filter_pid_sched_process_free(struct task_struct *task)
+{
+	event_filter_pid_sched_process_fork(NULL, task);
+}
+
 /* trace_event_buffer_reserve() */
 static notrace void *event_reserve(struct trace_event_file *file, unsigned int size,
 				   unsigned int ctx, unsigned long *irqflags)
 {
 	struct trace_entry *ent;
+
+	if (unlikely(file->flags & EVENT_FILE_FL_PID_FILTER) && event_ignore_pid[smp_processor_id()])
+		return NULL;                    /* trace_event_ignore_this_pid() */
 
 	*irqflags = local_irq_save();
 	simulate_work_inline(RB_WRITE_COST_NS);
