@@ -122,6 +122,14 @@ class TraceFS:
         """``echo text >> path``."""
         self._write(path, text, append=True)
 
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """write(2) of binary ``data`` (trace_marker_raw): each byte handed to the file
+        as the code point of the same value."""
+        f = self._lookup(path)
+        if f.write is None:
+            raise _oserror(errno.EINVAL, path)
+        f.write(data.decode("latin-1"), True)
+
     def _write(self, path: str, text: str, append: bool) -> None:
         f = self._lookup(path)
         if f.write is None:

@@ -3,6 +3,7 @@ golden files for the option variants, and the latency-flag characters."""
 
 from __future__ import annotations
 
+import errno
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -337,3 +338,29 @@ def test_raw_data_lines() -> None:
     assert lines() == lines(raw=True) == ["# 2a buf: 61 62 00 00"]
     assert lines(hex=True) == ["type: 18\n"]
     assert function_lines(df, lambda a, o: "", OutputOptions()) == []   # no record bytes
+
+
+def test_trace_marker_raw_and_the_markers_errnos(lab: Lab) -> None:
+    """trace_marker_raw writes a raw_data entry reserved as the kernel reserves it
+    (12 + count, at least 25 bytes), so its line shows the unfilled bytes as a real
+    6.12's does (a2_function_stacktrace: ``# 1 buf: 72 61 77 21 00 ...``); both markers
+    refuse with EINVAL while options/markers is off and EBADF while tracing is off."""
+    fs = lab.tracefs
+    fs.write_bytes("trace_marker_raw", struct.pack("<I", 1) + b"raw!")
+    line = str(fs.read("trace")).splitlines()[-1]
+    assert line.endswith(": # 1 buf: 72 61 77 21 00 00 00 00 00 00 00 00 00 00 00 00")
+    for path, data, code in (("trace_marker_raw", b"abc", errno.EINVAL),
+                             ("trace_marker_raw", bytes(4070), errno.EINVAL)):
+        with pytest.raises(OSError) as exc:
+            fs.write_bytes(path, data)
+        assert exc.value.errno == code
+    fs.write("tracing_on", "0")
+    for path in ("trace_marker", "trace_marker_raw"):
+        with pytest.raises(OSError) as exc:
+            fs.write_bytes(path, b"12345678")
+        assert exc.value.errno == errno.EBADF
+    fs.write("tracing_on", "1")
+    fs.write("options/markers", "0")
+    with pytest.raises(OSError) as exc:
+        fs.write("trace_marker", "x")
+    assert exc.value.errno == errno.EINVAL

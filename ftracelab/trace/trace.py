@@ -41,7 +41,7 @@ from .ftrace_ops import FtraceOpsFlag, KernelArena
 from .ftrace_update import Ftrace
 from .ring_buffer import BUF_PAGE_SIZE, TRACE_BUF_SIZE_DEFAULT_KB, RingBuffer
 from .trace_cpumask import format_mask, parse_mask
-from .trace_entries import TRACE_FN, ftrace_formats
+from .trace_entries import TRACE_FN, TRACE_RAW_DATA, ftrace_formats
 from .trace_events import EventRegistry
 from .trace_events_print import EventPrinter
 from .trace_functions_graph import GRAPH_OPTIONS, GraphFlags, GraphTracer, graph_header, graph_lines
@@ -103,6 +103,7 @@ TRACER_OPTIONS = {"nop": (("test_nop_accept", False), ("test_nop_refuse", False)
 
 MARKER_OFFSET = 0x200      # where in the args page the lab puts a marker's text
 MARKER_MAX = 0xC00
+FAULT_SIZE_ID = len("<faulted>") + 4       # trace.c: a raw marker's record holds at least this
 
 
 def _err(code: int, path: str) -> OSError:
@@ -253,6 +254,7 @@ class TraceArray:
         for path, text in ftrace_formats().items():    # the events' own: EventRegistry
             fs.add_file(f"events/{path}/format", read=self._const(text))
         fs.add_file("trace_marker", write=self._write_marker, mode=0o220)
+        fs.add_file("trace_marker_raw", write=self._write_marker_raw, mode=0o220)
         self.snapshot.register(fs)
         for cpu in range(self.m.ncpus):
             fs.add_file(f"per_cpu/cpu{cpu}/trace_pipe_raw", read=self._pipe_raw_reader(cpu))
@@ -316,24 +318,42 @@ class TraceArray:
         return lambda: text
 
     def _write_marker(self, text: str, append: bool) -> None:
-        """trace_marker: tracing_mark_write() in the kernel records a print entry."""
+        """trace_marker: tracing_mark_write() in the image records a print entry; EINVAL
+        with options/markers off, EBADF when the ring buffer takes nothing."""
+        if not self.options["markers"]:
+            raise _err(errno.EINVAL, "trace_marker")
         data = text.encode()[:MARKER_MAX]
-        if not self.tracing_on:
-            return
         self.m.write(USER_ARGS + MARKER_OFFSET, data)
-        self.m.call(self.current_cpu, "tracing_mark_write", USER_ARGS + MARKER_OFFSET, len(data))
+        ret = self.m.call(self.current_cpu, "tracing_mark_write", USER_ARGS + MARKER_OFFSET, len(data))
+        if ret >= 1 << 63:                            # a negative errno
+            raise _err((1 << 64) - ret, "trace_marker")
 
-    def write_entry(self, entry_type: int, payload: bytes) -> bool:
+    def _write_marker_raw(self, text: str, append: bool) -> None:
+        """trace_marker_raw (tracing_mark_raw_write()): an int tag then binary data, as
+        a raw_data entry reserved at 12 + count bytes (at least 25), of which only the
+        written bytes are filled, as the kernel leaves the rest. The bytes are the
+        text's code points (TraceFS.write_bytes() passes them so)."""
+        data = text.encode("latin-1")
+        if not self.options["markers"] or len(data) < 4:
+            raise _err(errno.EINVAL, "trace_marker_raw")
+        size = 12 + max(len(data), FAULT_SIZE_ID)
+        if size > BUF_PAGE_SIZE - 8:                  # ring_buffer_max_event_size()
+            raise _err(errno.EINVAL, "trace_marker_raw")
+        if not self.write_entry(TRACE_RAW_DATA, data, size):
+            raise _err(errno.EBADF, "trace_marker_raw")
+
+    def write_entry(self, entry_type: int, payload: bytes, size: int | None = None) -> bool:
         """Write one entry from Python with the kernel's own writer, on the current CPU
         as its current task: tracing_gen_ctx() for the flags, ring_buffer_lock_reserve()
         at sched_clock(), the common fields, ``payload``, ring_buffer_unlock_commit(),
         and the task's comm saved (trace_save_cmdline). Returns False when the buffer
         refused it (tracing off, or full in producer/consumer mode), as the kernel
-        drops the event. Python tracers use this to emit what native tracers do."""
+        drops the event. ``size`` reserves more than header and payload (left as
+        the page holds it). Python tracers use this to emit what native tracers do."""
         m, cpu = self.m, self.current_cpu
         buffer = m.read_u64(m.symbols["global_trace_buffer"])
         ctx = m.call(cpu, "tracing_gen_ctx") & 0xFFFF_FFFF
-        entry = m.call(cpu, "ring_buffer_lock_reserve", buffer, 8 + len(payload), m.clock_ns(cpu))
+        entry = m.call(cpu, "ring_buffer_lock_reserve", buffer, size or 8 + len(payload), m.clock_ns(cpu))
         if not entry:
             return False
         task = m.percpu_u64(cpu, PCPU_CURRENT_TASK)
