@@ -68,6 +68,7 @@ class Lab:
                               read=lambda: self.ftrace.available_filter_functions())
         self.tracefs.add_file("available_filter_functions_addrs",
                               read=lambda: self.ftrace.available_filter_functions_addrs())
+        self.tracefs.add_file("dyn_ftrace_total_info", read=lambda: self.ftrace.dyn_ftrace_total_info())
         self.tracefs.add_file("enabled_functions", read=lambda: self.ftrace.enabled_functions())
         self.tracefs.add_file("touched_functions", read=lambda: self.ftrace.enabled_functions(touched=True))
         self.filter_files.register(self.tracefs)

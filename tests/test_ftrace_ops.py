@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from ftracelab import Lab
 from ftracelab.arch.x86_64.insn import NOP5, call_target
 from ftracelab.errors import FtraceLabError, HookError, SymbolNotFoundError
+from ftracelab.trace.ftrace import DynFtrace, FtraceState, ftrace_rec_count
 from ftracelab.trace.ftrace import FtraceFlag as FL
-from ftracelab.trace.ftrace import ftrace_rec_count
 from ftracelab.trace.ftrace_ops import FtraceOps, FtraceRegs, read_hash
 from ftracelab.trace.ftrace_ops import FtraceOpsFlag as F
 from ftracelab.trace.kprobes import Kprobe
@@ -269,3 +269,13 @@ def test_enabled_and_touched_functions(lab: Lab) -> None:
     fs.write("current_tracer", "nop")
     assert fs.read("enabled_functions") == ""
     assert str(fs.read("touched_functions")).startswith("vfs_read (0)         M  ->")
+
+
+def test_dyn_ftrace_total_info_and_timestamp_mode(booted_lab: Lab) -> None:
+    """tracing_read_dyn_info(): the boot's records, the pages and groups that
+    ftrace_allocate_pages() takes for them (256 records a page, power-of-two groups)."""
+    n = len(booted_lab.ftrace.records)
+    assert booted_lab.tracefs.read("dyn_ftrace_total_info") == f"{n} pages:1 groups: 1\n"
+    state = FtraceState(records=[DynFtrace(i) for i in range(60000)])
+    assert state.dyn_ftrace_total_info() == "60000 pages:235 groups: 6\n"     # 128+64+32+8+2+1
+    assert booted_lab.tracefs.read("timestamp_mode") == "[delta] absolute\n"

@@ -52,6 +52,7 @@ class FtraceFlag(enum.IntFlag):
     MODIFIED = 1 << 19
 
 
+DYN_FTRACE_PER_PAGE = 4096 // 16           # ENTRIES_PER_PAGE: struct dyn_ftrace is 16 bytes
 FTRACE_REF_MAX_SHIFT = 19
 FTRACE_REF_MAX = (1 << FTRACE_REF_MAX_SHIFT) - 1
 FTRACE_NOCLEAR_FLAGS = FtraceFlag.DISABLED | FtraceFlag.TOUCHED | FtraceFlag.MODIFIED
@@ -123,6 +124,18 @@ class FtraceState:
         """The file's text: one traceable function per line, in record (address) order."""
         return "".join(f"{r.function}\n" for r in self.records
                        if not r.flags & FtraceFlag.DISABLED)
+
+    def dyn_ftrace_total_info(self) -> str:
+        """tracing_read_dyn_info(): records converted at boot, then the pages and groups
+        ftrace_allocate_pages() took for them (16-byte dyn_ftrace, 256 a page; each group
+        the largest power of two of pages the remaining records need)."""
+        left, pages, groups = len(self.records), 0, 0
+        while left:
+            need = -(-left // DYN_FTRACE_PER_PAGE)
+            order = need.bit_length() - 1            # fls(pages) - 1
+            pages, groups = pages + (1 << order), groups + 1
+            left -= min(left, DYN_FTRACE_PER_PAGE << order)
+        return f"{len(self.records)} pages:{pages} groups: {groups}\n"
 
     def available_filter_functions_addrs(self) -> str:
         """``available_filter_functions_addrs`` (6.5+): the site address, then the name."""

@@ -232,6 +232,7 @@ class TraceArray:
         fs.add_file("buffer_total_size_kb",
                     read=lambda: f"{self.buffer.size_kb * self.m.ncpus}\n")
         fs.add_file("trace_clock", read=self._read_clock, write=self._write_clock, mode=0o644)
+        fs.add_file("timestamp_mode", read=self._const("[delta] absolute\n"))   # no absolute stamps
         fs.add_file("tracing_cpumask", read=lambda: format_mask(self.cpumask, self.m.ncpus) + "\n",
                     write=self._write_cpumask, mode=0o644)
         fs.add_file("error_log", read=self.error_log.read, write=self.error_log.write, mode=0o644)
