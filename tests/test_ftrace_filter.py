@@ -143,3 +143,42 @@ def test_set_ftrace_pid(booted_lab: Lab) -> None:
     assert info.value.errno == errno.EINVAL
     fs.write("set_ftrace_pid", "")
     assert fs.read("set_ftrace_pid") == "no pid\n"
+
+
+def test_set_ftrace_pid_narrows_the_tracers(lab: Lab) -> None:
+    """global_ops has FTRACE_OPS_FL_PID: while a list is set its func is ftrace_pid_func
+    (ftrace_update_pid_func(), trampoline repoked), so the function tracer records only
+    the listed tasks; set_ftrace_notrace_pid drops tasks; function_graph asks the lists
+    (ftrace_trace_task()); options/function-fork makes children follow their parent."""
+    fs = lab.tracefs
+
+    def pids() -> set[int]:
+        return set(lab.trace().df_events()["pid"].astype(int))
+    fs.write("set_ftrace_filter", "ksys_read")
+    fs.write("current_tracer", "function")
+    fs.write("set_ftrace_pid", "0x66")                          # 102, as kstrtoul() reads it
+    assert "(ftrace_pid_func+" in str(fs.read("enabled_functions"))
+    assert lab.run("cat").completed and lab.run("cat").completed
+    assert pids() == {102}
+    fs.write("set_ftrace_pid", "")
+    assert fs.read("set_ftrace_pid") == "no pid\n"
+    assert "(function_trace_call+" in str(fs.read("enabled_functions"))
+    fs.write("set_ftrace_notrace_pid", "104")
+    fs.write("trace", "")
+    assert lab.run("cat").completed and lab.run("cat").completed          # 103, 104
+    assert pids() == {103}
+    fs.write("set_ftrace_notrace_pid", "")
+    fs.write("current_tracer", "function_graph")
+    fs.write("set_ftrace_pid", "106")
+    fs.write("trace", "")
+    assert lab.run("cat").completed and lab.run("cat").completed          # 105, 106
+    assert pids() == {106}
+    fs.write("current_tracer", "nop")
+    fs.write("set_ftrace_filter", "__do_sys_getpid")
+    fs.write("current_tracer", "function")
+    fs.write("options/function-fork", "1")
+    fs.write("set_ftrace_pid", "107")                           # fork-storm's parent
+    fs.write("trace", "")
+    assert lab.run("fork-storm", loops=1, tasks=3).completed
+    assert pids() == {108, 109, 110}                           # its children, followed
+    assert fs.read("set_ftrace_pid") == ""                      # set, and every task gone

@@ -84,7 +84,7 @@ CASES: list[tuple[str, str, str]] = [
      "#### all functions enabled ####\n"),
     ("unquoted globs expand against the current directory (the trap ftrace.rst warns about)",
      "echo set_ftrace*\necho nomatch* 'set_ftrace*'\necho per_cpu/cpu?/stats",
-     "set_ftrace_filter set_ftrace_notrace set_ftrace_pid\nnomatch* set_ftrace*\n"
+     "set_ftrace_filter set_ftrace_notrace set_ftrace_notrace_pid set_ftrace_pid\nnomatch* set_ftrace*\n"
      "per_cpu/cpu0/stats per_cpu/cpu1/stats\n"),
     ("ls",
      "ls per_cpu\nls options/overwrite\nls nope",

@@ -1,6 +1,6 @@
 """The tracefs files of function filtering (kernel/trace/ftrace.c:
 ftrace_regex_open/write/release(), ftrace_process_regex(), t_show(),
-ftrace_pid_write(), fpid_show()).
+and the pid files: trace_events_pid.py).
 
 ``set_ftrace_filter`` and ``set_ftrace_notrace`` edit the hashes of the
 global ops (the one the function tracers register). Their write semantics
@@ -35,12 +35,10 @@ from ..tracefs import TraceFS
 from .ftrace_ops import FtraceOps, FtraceOpsFlag
 from .ftrace_regex import filter_parse_regex, match_records
 from .ftrace_update import Ftrace
+from .trace_events_pid import FtracePids
 
 if TYPE_CHECKING:
     from .trace_events import EventRegistry, TraceEvent
-
-FTRACE_MAX_PIDS = 64
-
 
 def _einval(path: str) -> OSError:
     return OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)
@@ -51,8 +49,10 @@ class FilterFiles:
 
     def __init__(self, ftrace: Ftrace) -> None:
         self.ftrace = ftrace
-        self.global_ops = FtraceOps(ftrace, "ftrace_stub", ftrace.default_flags(), "global_ops")
-        self.pids: list[int] = []
+        # global_ops has FTRACE_OPS_FL_PID: set_ftrace_pid narrows the function tracer
+        self.global_ops = FtraceOps(ftrace, "ftrace_stub", ftrace.default_flags() | FtraceOpsFlag.PID,
+                                    "global_ops")
+        self.pids = FtracePids(ftrace.machine, ftrace.update_pid_func)
         self.probes = FuncProbes(ftrace)
         self.hash_listeners: list[Callable[[], None]] = []   # told when a hash changes
 
@@ -64,7 +64,7 @@ class FilterFiles:
         add("set_ftrace_notrace", read=lambda: self.read_hash(notrace=True),
             write=lambda text, append: self.write_hash(text, append, notrace=True),
             mode=0o644)
-        add("set_ftrace_pid", read=self.read_pids, write=self.write_pids, mode=0o644)
+        self.pids.register(tracefs)             # set_ftrace_pid, set_ftrace_notrace_pid
 
     # ---- set_ftrace_filter / set_ftrace_notrace ---------------------------------
     def read_hash(self, notrace: bool) -> str:
@@ -111,26 +111,6 @@ class FilterFiles:
             listener()
 
     # ---- set_ftrace_pid -----------------------------------------------------------
-    def read_pids(self) -> str:
-        """fpid_show(): ascending pids, or "no pid"."""
-        if not self.pids:
-            return "no pid\n"
-        return "".join(f"{pid}\n" for pid in sorted(self.pids))
-
-    def write_pids(self, text: str, append: bool) -> None:
-        pids = set(self.pids) if append else set()
-        for word in text.split():
-            try:
-                pid = int(word, 10)
-            except ValueError:
-                raise _einval("set_ftrace_pid") from None
-            if pid < 0:
-                raise _einval("set_ftrace_pid")
-            pids.add(pid)
-        if len(pids) > FTRACE_MAX_PIDS:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "set_ftrace_pid")
-        self.pids = sorted(pids)
-        self.ftrace.set_pids(self.pids)
 
 
 PROBE_COMMANDS = {"traceon": 1, "traceoff": 2, "stacktrace": 3, "dump": 4, "cpudump": 5,

@@ -264,11 +264,31 @@ class Ftrace(FtraceState):
         if ops.enabled:
             self._update(True)
 
-    def set_pids(self, pids: list[int]) -> None:
-        """The pid list ftrace_pid_func() checks (set_ftrace_pid)."""
+    @property
+    def pids_enabled(self) -> bool:
+        """ftrace_pids_enabled(): is set_ftrace_pid or set_ftrace_notrace_pid set?"""
         m = self.machine
-        m.write(m.symbols["ftrace_pids"], struct.pack(f"<{len(pids)}i", *pids))
-        m.write_u32(m.symbols["nr_ftrace_pids"], len(pids))
+        return any(m.read(m.symbols[s], 1) != b"\0" for s in ("ftrace_pids_set", "ftrace_no_pids_set"))
+
+    def update_pid_func(self) -> None:
+        """ftrace_update_pid_func(): each FTRACE_OPS_FL_PID ops calls ftrace_pid_func()
+        while a pid list is set, its own function otherwise; its trampoline's call is
+        poked to match (arch_ftrace_update_trampoline(), int3 protocol), then the
+        shared callers."""
+        m = self.machine
+        writes: list[tuple[int, bytes]] = []
+        for ops in self.ops:
+            if not ops.flags & FtraceOpsFlag.PID or not ops.addr:
+                continue
+            pid_func = m.symbols["ftrace_pid_func"] if self.pids_enabled else self._real_func(ops)
+            m.write_u64(ops.addr, pid_func)                          # ops->func
+            if ops.trampoline:
+                at = ops.trampoline + self.layouts[bool(ops.flags & FtraceOpsFlag.SAVE_REGS)].call
+                if call_target(at, m.read(at, 5)) != self.get_func(ops):
+                    writes.append((at, gen_call(at, self.get_func(ops))))
+        CodeUpdate(self.poker, [(lambda: writes, lambda: None)]).finish()
+        if any(o.enabled for o in self.ops):
+            self._update(True)
 
     # ---- kernel memory ----------------------------------------------------------
     def get_func(self, ops: FtraceOps) -> int:
@@ -276,7 +296,8 @@ class Ftrace(FtraceState):
         sym = self.machine.symbols
         if not ops.flags & FtraceOpsFlag.RECURSION:
             return sym["ftrace_ops_assist_func"]
-        return sym["ftrace_pid_func"] if ops.flags & FtraceOpsFlag.PID else self._real_func(ops)
+        pid = ops.flags & FtraceOpsFlag.PID and self.pids_enabled
+        return sym["ftrace_pid_func"] if pid else self._real_func(ops)
 
     def _real_func(self, ops: FtraceOps) -> int:
         sym = self.machine.symbols
@@ -286,7 +307,7 @@ class Ftrace(FtraceState):
         m = self.machine
         ops.addr = self.data.alloc(OPS_SIZE)
         real = self._real_func(ops)
-        func = m.symbols["ftrace_pid_func"] if ops.flags & FtraceOpsFlag.PID else real
+        func = m.symbols["ftrace_pid_func"] if ops.flags & FtraceOpsFlag.PID and self.pids_enabled else real
         m.write(ops.addr, struct.pack("<QQQQQ", func, 0, int(ops.flags), 0, real))
         m.write_u64(ops.addr + OPS_FUNC_HASH, ops.addr + OPS_NOTRACE_HASH)
         self._write_hashes(ops)

@@ -43,6 +43,7 @@ from .ring_buffer import BUF_PAGE_SIZE, TRACE_BUF_SIZE_DEFAULT_KB, RingBuffer
 from .trace_cpumask import format_mask, parse_mask
 from .trace_entries import TRACE_FN, TRACE_RAW_DATA, ftrace_formats
 from .trace_events import EventRegistry
+from .trace_events_pid import set_fork_option
 from .trace_events_print import EventPrinter
 from .trace_functions_graph import GRAPH_OPTIONS, GraphFlags, GraphTracer, graph_header, graph_lines
 from .trace_output import (
@@ -123,7 +124,7 @@ def _function_init(tr: TraceArray) -> None:
     tr.buffer_cpu = tr.current_cpu        # function_trace_init() records array_buffer.cpu
     ops = tr.filter_files.global_ops
     ops.func = "function_trace_call"
-    ops.flags = FtraceOpsFlag.RECURSION
+    ops.flags = FtraceOpsFlag.RECURSION | FtraceOpsFlag.PID     # global_ops: set_ftrace_pid applies
     tr.ftrace.register_ops(ops)
 
 
@@ -311,8 +312,8 @@ class TraceArray:
             self.m.write_u32(self.m.symbols["ftrace_func_stack_trace"], int(value))
         elif name in dict(GRAPH_OPTIONS):
             self.graph.set_option(name, value)
-        elif name == "event-fork":
-            self.events.pids.set_fork(value)
+        elif name in ("event-fork", "function-fork"):
+            set_fork_option(self.m, name.replace("-", "_"), value)
 
     @staticmethod
     def _const(text: str) -> Callable[[], str]:

@@ -110,4 +110,43 @@ static __always_inline void trace_clear_recursion(int bit)
 	current->trace_recursion &= ~(1ul << bit);
 }
 
+/*
+ * Pid lists (trace.c: struct trace_pid_list, trace_ignore_this_task(),
+ * trace_filter_add_remove_task()): a bitmap of PID_LIST_MAX pids the lab writes,
+ * "set" while its flag is (the kernel's list pointer is non-NULL).
+ */
+#define PID_LIST_MAX 32768
+
+static __always_inline bool pid_listed(const unsigned long *bits, int pid)
+{
+	return pid >= 0 && pid < PID_LIST_MAX && (bits[pid / 64] >> (pid % 64)) & 1;
+}
+
+static __always_inline bool ignore_this_task(const unsigned long *pids, bool pids_set,
+					     const unsigned long *no_pids, bool no_pids_set, int pid)
+{
+	return (pids_set && !pid_listed(pids, pid)) || (no_pids_set && pid_listed(no_pids, pid));
+}
+
+/* A child of a listed task joins the list; a task freed (self NULL) leaves it. */
+static __always_inline void pid_list_add_remove(unsigned long *bits, int self, int pid)
+{
+	if (pid < 0 || pid >= PID_LIST_MAX)
+		return;
+	if (self < 0)
+		bits[pid / 64] &= ~(1ul << (pid % 64));
+	else if (pid_listed(bits, self))
+		bits[pid / 64] |= 1ul << (pid % 64);
+}
+
+/* set_ftrace_pid / set_ftrace_notrace_pid (ftrace.c), options/function-fork */
+extern unsigned long ftrace_pid_bits[PID_LIST_MAX / 64], ftrace_no_pid_bits[PID_LIST_MAX / 64];
+extern unsigned char ftrace_pids_set, ftrace_no_pids_set, function_fork;
+
+static __always_inline bool ftrace_ignore_this_task(struct task_struct *task)
+{
+	return ignore_this_task(ftrace_pid_bits, ftrace_pids_set, ftrace_no_pid_bits, ftrace_no_pids_set,
+				task->pid);
+}
+
 #endif

@@ -86,32 +86,33 @@ extern unsigned char tp_probestubs[NR_LAB_TRACEPOINTS];
  * set_event_pid / set_event_notrace_pid (trace_events.c): while either list is set
  * (event_pid_filtering), probes around the scheduler's tracepoints keep each CPU's
  * event_ignore_pid[] as event_filter_pid_sched_{switch,wakeup}_probe_pre/post()
- * do (priority INT_MAX before the event's probe, INT_MIN after it), and with
- * options/event-fork the fork and free tracepoints add and drop children.
+ * do (priority INT_MAX before the event's probe, INT_MIN after it); with
+ * options/event-fork or function-fork (pid_fork_following) the fork and free
+ * tracepoints add and drop children.
  */
 extern unsigned char event_pid_filtering;
 void event_filter_pid_sched_switch_probe_pre(struct task_struct *prev, struct task_struct *next);
 void event_filter_pid_sched_switch_probe_post(struct task_struct *next);
 void event_filter_pid_sched_wakeup_probe_pre(struct task_struct *task);
 void event_filter_pid_sched_wakeup_probe_post(void);
-void event_filter_pid_sched_process_fork(struct task_struct *self, struct task_struct *task);
-void event_filter_pid_sched_process_free(struct task_struct *task);
+extern unsigned char pid_fork_following;
+void pid_follow_fork(struct task_struct *self, struct task_struct *task);
 
-#define DEFINE_TP_HOOKED(name, proto, args, pre, call, post)			\
+#define DEFINE_TP_HOOKED(name, proto, args, gate, pre, call, post)		\
 void __probestub_##name(void *__data, proto);					\
 static __always_inline void trace_##name(proto)				\
 {										\
 	struct trace_event_file *file = tp_file(TP_##name);			\
 										\
-	if (unlikely(file || tp_probestubs[TP_##name] || event_pid_filtering)) { \
+	if (unlikely(file || tp_probestubs[TP_##name] || gate)) {		\
 		preempt_disable();	/* __DO_TRACE(): probes run with preemption off */ \
-		if (event_pid_filtering)					\
+		if (gate)							\
 			pre;							\
 		if (file)							\
 			call;							\
 		if (tp_probestubs[TP_##name])					\
 			__probestub_##name(NULL, args);				\
-		if (event_pid_filtering)					\
+		if (gate)							\
 			post;							\
 		preempt_enable_no_resched();					\
 	}									\
@@ -134,25 +135,25 @@ static __always_inline void trace_##name(proto)				\
 }
 
 DEFINE_TP_HOOKED(sched_switch, TP_PROTO(bool preempt, struct task_struct *prev, struct task_struct *next),
-		 TP_ARGS(preempt, prev, next), event_filter_pid_sched_switch_probe_pre(prev, next),
+		 TP_ARGS(preempt, prev, next), event_pid_filtering, event_filter_pid_sched_switch_probe_pre(prev, next),
 		 trace_event_raw_event_sched_switch(file, preempt, prev, next),
 		 event_filter_pid_sched_switch_probe_post(next))
-DEFINE_TP_HOOKED(sched_waking, TP_PROTO(struct task_struct *p), TP_ARGS(p),
+DEFINE_TP_HOOKED(sched_waking, TP_PROTO(struct task_struct *p), TP_ARGS(p), event_pid_filtering,
 		 event_filter_pid_sched_wakeup_probe_pre(p), trace_event_raw_event_sched_wakeup_template(file, p),
 		 event_filter_pid_sched_wakeup_probe_post())
-DEFINE_TP_HOOKED(sched_wakeup, TP_PROTO(struct task_struct *p), TP_ARGS(p),
+DEFINE_TP_HOOKED(sched_wakeup, TP_PROTO(struct task_struct *p), TP_ARGS(p), event_pid_filtering,
 		 event_filter_pid_sched_wakeup_probe_pre(p), trace_event_raw_event_sched_wakeup_template(file, p),
 		 event_filter_pid_sched_wakeup_probe_post())
-DEFINE_TP_HOOKED(sched_wakeup_new, TP_PROTO(struct task_struct *p), TP_ARGS(p),
+DEFINE_TP_HOOKED(sched_wakeup_new, TP_PROTO(struct task_struct *p), TP_ARGS(p), event_pid_filtering,
 		 event_filter_pid_sched_wakeup_probe_pre(p), trace_event_raw_event_sched_wakeup_template(file, p),
 		 event_filter_pid_sched_wakeup_probe_post())
 DEFINE_TP_HOOKED(sched_process_fork, TP_PROTO(struct task_struct *parent, struct task_struct *child),
-		 TP_ARGS(parent, child), (void)0, trace_event_raw_event_sched_process_fork(file, parent, child),
-		 event_filter_pid_sched_process_fork(parent, child))
+		 TP_ARGS(parent, child), pid_fork_following, (void)0,
+		 trace_event_raw_event_sched_process_fork(file, parent, child), pid_follow_fork(parent, child))
 DEFINE_TP(sched_process_exit, TP_PROTO(struct task_struct *p), TP_ARGS(p),
 	  trace_event_raw_event_sched_process_template(file, p))
-DEFINE_TP_HOOKED(sched_process_free, TP_PROTO(struct task_struct *p), TP_ARGS(p), (void)0,
-		 trace_event_raw_event_sched_process_template(file, p), event_filter_pid_sched_process_free(p))
+DEFINE_TP_HOOKED(sched_process_free, TP_PROTO(struct task_struct *p), TP_ARGS(p), pid_fork_following, (void)0,
+		 trace_event_raw_event_sched_process_template(file, p), pid_follow_fork(NULL, p))
 DEFINE_TP(sched_process_wait, TP_PROTO(int pid), TP_ARGS(pid), trace_event_raw_event_sched_process_wait(file, pid))
 DEFINE_TP(softirq_entry, TP_PROTO(unsigned int vec), TP_ARGS(vec), trace_event_raw_event_softirq(file, vec))
 DEFINE_TP(softirq_exit, TP_PROTO(unsigned int vec), TP_ARGS(vec), trace_event_raw_event_softirq(file, vec))

@@ -21,15 +21,14 @@
 #include "fgraph.h"
 
 #define GOLDEN_RATIO_64 0x61C8864680B583EBull
-#define FTRACE_MAX_PIDS 64
 
 /* The end of ftrace_ops_list: an ops that does nothing (ftrace_list_end). */
 __used struct ftrace_ops ftrace_list_end = { .flags = FTRACE_OPS_FL_STUB };
 __used struct ftrace_ops *ftrace_ops_list = &ftrace_list_end;
 
-/* set_ftrace_pid: the pids ftrace_pid_func lets through (0 entries: none). */
-__used int ftrace_pids[FTRACE_MAX_PIDS];
-__used unsigned int nr_ftrace_pids;
+/* set_ftrace_pid / set_ftrace_notrace_pid: tr->function_pids, tr->function_no_pids */
+__used unsigned long ftrace_pid_bits[PID_LIST_MAX / 64], ftrace_no_pid_bits[PID_LIST_MAX / 64];
+__used unsigned char ftrace_pids_set, ftrace_no_pids_set, function_fork;
 
 /* kernel/trace/trace_recursion_record.c: how often recursion was stopped. */
 __used u64 ftrace_recursion_count;
@@ -96,18 +95,17 @@ notrace void ftrace_ops_assist_func(unsigned long ip, unsigned long parent_ip,
 	trace_clear_recursion(bit);
 }
 
+/*
+ * The func of an FTRACE_OPS_FL_PID ops while a pid list is set: the kernel reads the
+ * verdict its sched_switch probe cached for this CPU (ftrace_ignore_pid); the lab
+ * asks the lists about current, which is the same answer.
+ */
 notrace void ftrace_pid_func(unsigned long ip, unsigned long parent_ip,
 			     struct ftrace_ops *op, struct ftrace_regs *fregs)
 {
-	int pid = current->pid;
-	unsigned int i;
-
-	for (i = 0; i < nr_ftrace_pids && i < FTRACE_MAX_PIDS; i++) {
-		if (ftrace_pids[i] == pid) {
-			op->saved_func(ip, parent_ip, op, fregs);
-			return;
-		}
-	}
+	if (ftrace_ignore_this_task(current))
+		return;
+	op->saved_func(ip, parent_ip, op, fregs);
 }
 
 /* A native callback: count the calls in op->nr_calls (what the lab's bench uses). */

@@ -80,21 +80,15 @@ long lab_python_event_call(long kind, struct trace_event_file *file, void *entry
  * list is "set" while its flag is, as tr->filtered_pids / filtered_no_pids are
  * non-NULL. event_ignore_pid[] is each CPU's tr->array_buffer.data->ignore_pid.
  */
-#define EVENT_PID_MAX 32768
-__used unsigned long event_pids[EVENT_PID_MAX / 64];
-__used unsigned long event_no_pids[EVENT_PID_MAX / 64];
+__used unsigned long event_pids[PID_LIST_MAX / 64];
+__used unsigned long event_no_pids[PID_LIST_MAX / 64];
 __used unsigned char event_pids_set, event_no_pids_set, event_pid_filtering, event_fork;
+__used unsigned char pid_fork_following;    /* event-fork or function-fork with a list set */
 __used unsigned char event_ignore_pid[NR_CPUS];
-
-static notrace bool pid_listed(const unsigned long *bits, int pid)
-{
-	return pid >= 0 && pid < EVENT_PID_MAX && (bits[pid / 64] >> (pid % 64)) & 1;
-}
 
 static notrace bool trace_ignore_this_task(struct task_struct *task)
 {
-	return (event_pids_set && !pid_listed(event_pids, task->pid)) ||
-	       (event_no_pids_set && pid_listed(event_no_pids, task->pid));
+	return ignore_this_task(event_pids, event_pids_set, event_no_pids, event_no_pids_set, task->pid);
 }
 
 notrace void event_filter_pid_sched_switch_probe_pre(struct task_struct *prev, struct task_struct *next)
@@ -119,32 +113,27 @@ notrace void event_filter_pid_sched_wakeup_probe_post(void)
 		event_ignore_pid[smp_processor_id()] = trace_ignore_this_task(current);
 }
 
-/* trace_filter_add_remove_task(): a child of a listed task joins each list it is in */
-static notrace void add_remove_task(unsigned long *bits, struct task_struct *self, struct task_struct *task)
+/*
+ * event_filter_pid_sched_process_fork()/_exit() (options/event-fork) and
+ * ftrace_pid_follow_sched_process_fork()/_exit() (options/function-fork): children
+ * join the lists their parent is in; a freed task (self NULL) leaves them.
+ */
+notrace void pid_follow_fork(struct task_struct *self, struct task_struct *task)
 {
-	if (task->pid < 0 || task->pid >= EVENT_PID_MAX)
-		return;
-	if (self) {
-		if (pid_listed(bits, self->pid))
-			bits[task->pid / 64] |= 1ul << (task->pid % 64);
-	} else {
-		bits[task->pid / 64] &= ~(1ul << (task->pid % 64));
+	int parent = self ? self->pid : -1;
+
+	if (event_fork) {
+		if (event_pids_set)
+			pid_list_add_remove(event_pids, parent, task->pid);
+		if (event_no_pids_set)
+			pid_list_add_remove(event_no_pids, parent, task->pid);
 	}
-}
-
-notrace void event_filter_pid_sched_process_fork(struct task_struct *self, struct task_struct *task)
-{
-	if (!event_fork)
-		return;
-	if (event_pids_set)
-		add_remove_task(event_pids, self, task);
-	if (event_no_pids_set)
-		add_remove_task(event_no_pids, self, task);
-}
-
-notrace void event_filter_pid_sched_process_free(struct task_struct *task)
-{
-	event_filter_pid_sched_process_fork(NULL, task);
+	if (function_fork) {
+		if (ftrace_pids_set)
+			pid_list_add_remove(ftrace_pid_bits, parent, task->pid);
+		if (ftrace_no_pids_set)
+			pid_list_add_remove(ftrace_no_pid_bits, parent, task->pid);
+	}
 }
 
 /* trace_event_buffer_reserve() */

@@ -96,6 +96,8 @@ notrace int trace_graph_entry(struct ftrace_graph_ent *trace, struct fgraph_ops 
 		*task_var |= TRACE_GRAPH_NOTRACE;     /* its return clears the bit */
 		return 1;
 	}
+	if ((ftrace_pids_set || ftrace_no_pids_set) && ftrace_ignore_this_task(current))
+		return 0;                             /* !ftrace_trace_task(tr) */
 	if (ftrace_graph_ignore_func(gops, trace))
 		return 0;
 	if (ftrace_graph_skip_irqs && (this_cpu()->preempt_count & (0xf * HARDIRQ_OFFSET)))
