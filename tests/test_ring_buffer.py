@@ -4,9 +4,11 @@ trace_pipe_raw consumes pages, the writer's partial page last; determinism down 
 
 from __future__ import annotations
 
+import errno
 import struct
 
 import numpy as np
+import pytest
 
 from ftracelab import Lab
 from ftracelab.formats.ring_buffer_page import decode_pages
@@ -137,3 +139,23 @@ def test_trace_pipe_raw_hands_out_the_partial_page(lab: Lab) -> None:
     assert lab.run("cat").completed
     second = decode_pages(lab.tracefs.read("per_cpu/cpu0/trace_pipe_raw"), cpu=0)    # type: ignore[arg-type]
     assert len(second) == 3 and int(second.ts.min()) > int(first.ts.max())
+
+
+def test_buffer_size_kb_reads_whole_pages(lab: Lab) -> None:
+    """tracing_entries_read(): a ring holds whole 4080-byte pages, so the default 1408 KB
+    reads back 1410 as on a real kernel; per_cpu/cpuN/buffer_size_kb resizes one CPU's
+    ring and buffer_size_kb then reads X; the snapshot's spare follows CPU by CPU."""
+    fs = lab.tracefs
+    assert fs.read("buffer_size_kb") == "1410\n" and fs.read("buffer_total_size_kb") == "2820\n"
+    fs.write("buffer_size_kb", "8")                        # 3 pages: 12240 bytes
+    assert fs.read("buffer_size_kb") == "11\n" and fs.read("per_cpu/cpu0/buffer_size_kb") == "11\n"
+    fs.write("per_cpu/cpu1/buffer_size_kb", "64")          # 17 pages
+    assert fs.read("buffer_size_kb") == "X\n" and fs.read("per_cpu/cpu1/buffer_size_kb") == "67\n"
+    assert fs.read("buffer_total_size_kb") == "78\n"
+    fs.write("snapshot", "1")
+    spare = lab.trace_array.snapshot.ring
+    assert spare is not None and [spare.nr_pages(c) for c in (0, 1)] == [3, 17]
+    for bad in ("0", "-4", "x"):
+        with pytest.raises(OSError) as exc:
+            fs.write("per_cpu/cpu0/buffer_size_kb", bad)
+        assert exc.value.errno == errno.EINVAL

@@ -66,7 +66,7 @@ class RingBuffer:
         self.data = data
         self.page_arena = pages
         self.addr = data.alloc(8 + 8 * 8)
-        self.cpu_addrs: list[int] = []
+        self.cpu_addrs: list[int] = [0] * machine.ncpus
         self.last_overrun = [0] * machine.ncpus
         # trace_pipe's position on the page being written: (index, offset, last ts,
         # the page's time_stamp, events taken)
@@ -81,27 +81,43 @@ class RingBuffer:
         self.resize(size_kb)
 
     # ---- allocation -----------------------------------------------------------
-    def resize(self, size_kb: int) -> None:
-        """ring_buffer_resize(): new, empty rings of size_kb per CPU (contents lost)."""
+    def resize(self, size_kb: int, cpu: int | None = None) -> None:
+        """ring_buffer_resize(): new, empty rings (contents lost) of ``size_kb``, rounded
+        up to whole pages of BUF_PAGE_SIZE bytes and at least two, for every CPU or one."""
         nr_pages = max(2, (size_kb * 1024 + BUF_PAGE_SIZE - 1) // BUF_PAGE_SIZE)
+        for c in range(self.m.ncpus) if cpu is None else [cpu]:
+            self._new_ring(c, nr_pages)
+        if cpu is None:
+            self.size_kb = size_kb
+
+    def _new_ring(self, cpu: int, nr_pages: int) -> None:
         m = self.m
-        self.cpu_addrs = []
-        for cpu in range(m.ncpus):
-            desc = self.data.alloc(CPU_DESC_SIZE)
-            bpages = self.data.alloc(32 * nr_pages)
-            pages = [self.page_arena.alloc(PAGE_SIZE) for _ in range(nr_pages)]
-            for p in pages:
-                m.write(p, bytes(16))
-            m.write(bpages, b"".join(struct.pack("<QQQQ", p, 0, 0, 0) for p in pages))
-            m.write(desc, struct.pack("<iIQIIIi", cpu, nr_pages, bpages, 0, 0, 0,
-                                      int(self.overwrite)) + bytes(CPU_DESC_SIZE - 0x20))
-            m.write_u64(self.addr + 8 + 8 * cpu, desc)
-            m.write_u32(desc + 0x60, int(cpu in self.disabled_cpus))
-            self.cpu_addrs.append(desc)
-        self.last_overrun = [0] * m.ncpus
-        self.read_state.clear()
-        self.size_kb = size_kb
-        self.nr_pages = nr_pages
+        desc = self.data.alloc(CPU_DESC_SIZE)
+        bpages = self.data.alloc(32 * nr_pages)
+        pages = [self.page_arena.alloc(PAGE_SIZE) for _ in range(nr_pages)]
+        for p in pages:
+            m.write(p, bytes(16))
+        m.write(bpages, b"".join(struct.pack("<QQQQ", p, 0, 0, 0) for p in pages))
+        m.write(desc, struct.pack("<iIQIIIi", cpu, nr_pages, bpages, 0, 0, 0,
+                                  int(self.overwrite)) + bytes(CPU_DESC_SIZE - 0x20))
+        m.write_u64(self.addr + 8 + 8 * cpu, desc)
+        m.write_u32(desc + 0x60, int(cpu in self.disabled_cpus))
+        self.cpu_addrs[cpu] = desc
+        self.last_overrun[cpu] = 0
+        self.read_state.pop(cpu, None)
+
+    def nr_pages(self, cpu: int) -> int:
+        return int(self._cpu(cpu)[1])
+
+    def size_bytes(self, cpu: int) -> int:
+        """ring_buffer_size(): what one CPU's ring holds (pages x BUF_PAGE_SIZE)."""
+        return self.nr_pages(cpu) * BUF_PAGE_SIZE
+
+    def duplicate_size(self, other: RingBuffer) -> None:
+        """resize_buffer_duplicate_size(): each CPU's ring as large as ``other``'s."""
+        for cpu in range(self.m.ncpus):
+            if self.nr_pages(cpu) != other.nr_pages(cpu):
+                self._new_ring(cpu, other.nr_pages(cpu))
 
     def reset(self) -> None:
         """ring_buffer_reset(): empty every CPU's ring, keep its pages and mode."""
@@ -125,7 +141,7 @@ class RingBuffer:
         """ring_buffer_swap_cpu(): exchange one CPU's ring with ``other``'s. False
         (-EAGAIN, nothing done) while either buffer or CPU ring records nothing, or
         (-EINVAL) when their sizes differ."""
-        if self.nr_pages != other.nr_pages:
+        if self.nr_pages(cpu) != other.nr_pages(cpu):
             return False
         if any(rb.record_disabled or rb.m.read(rb.cpu_addrs[cpu] + 0x60, 4) != bytes(4)
                for rb in (self, other)):

@@ -19,6 +19,7 @@ import os
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -228,10 +229,9 @@ class TraceArray:
                     write=self._write_tracer, mode=0o644)
         fs.add_file("tracing_on", read=lambda: f"{int(self.tracing_on)}\n",
                     write=self._write_tracing_on, mode=0o644)
-        fs.add_file("buffer_size_kb", read=lambda: f"{self.buffer.size_kb}\n",
-                    write=self._write_size, mode=0o644)
+        fs.add_file("buffer_size_kb", read=self._read_size, write=self._write_size, mode=0o644)
         fs.add_file("buffer_total_size_kb",
-                    read=lambda: f"{self.buffer.size_kb * self.m.ncpus}\n")
+                    read=lambda: f"{sum(self.buffer.size_bytes(c) >> 10 for c in range(self.m.ncpus))}\n")
         fs.add_file("trace_clock", read=self._read_clock, write=self._write_clock, mode=0o644)
         fs.add_file("timestamp_mode", read=self._const("[delta] absolute\n"))   # no absolute stamps
         fs.add_file("tracing_cpumask", read=lambda: format_mask(self.cpumask, self.m.ncpus) + "\n",
@@ -261,6 +261,8 @@ class TraceArray:
         for cpu in range(self.m.ncpus):
             fs.add_file(f"per_cpu/cpu{cpu}/trace_pipe_raw", read=self._pipe_raw_reader(cpu))
             fs.add_file(f"per_cpu/cpu{cpu}/stats", read=self._stats_reader(cpu))
+            fs.add_file(f"per_cpu/cpu{cpu}/buffer_size_kb", read=partial(self._read_size, cpu),
+                        write=partial(self._write_size, cpu=cpu), mode=0o644)
             fs.add_file(f"per_cpu/cpu{cpu}/trace", read=self._cpu_reader(self.render_trace, cpu))
             fs.add_file(f"per_cpu/cpu{cpu}/trace_pipe", read=self._cpu_reader(self.render_pipe, cpu))
 
@@ -495,14 +497,22 @@ class TraceArray:
         if not append:
             self.reset_online_cpus()
 
-    def _write_size(self, text: str, append: bool) -> None:
+    def _read_size(self, cpu: int | None = None) -> str:
+        """tracing_entries_read(): each ring's size (whole pages of BUF_PAGE_SIZE) in KB,
+        so 1408 reads back as 1410; ``X`` when the CPUs' rings differ."""
+        sizes = {self.buffer.size_bytes(c) for c in (range(self.m.ncpus) if cpu is None else [cpu])}
+        return f"{sizes.pop() >> 10}\n" if len(sizes) == 1 else "X\n"
+
+    def _write_size(self, text: str, append: bool, cpu: int | None = None) -> None:
+        """tracing_entries_write(): KB for every CPU's ring, or one CPU's."""
+        path = "buffer_size_kb" if cpu is None else f"per_cpu/cpu{cpu}/buffer_size_kb"
         try:
             kb = int(text.strip(), 10)
         except ValueError:
-            raise _err(errno.EINVAL, "buffer_size_kb") from None
+            raise _err(errno.EINVAL, path) from None
         if kb <= 0:
-            raise _err(errno.EINVAL, "buffer_size_kb")
-        self.buffer.resize(kb)
+            raise _err(errno.EINVAL, path)
+        self.buffer.resize(kb, cpu)
         self.snapshot.resize()
 
     def _write_cpumask(self, text: str, append: bool) -> None:

@@ -85,8 +85,7 @@ class Snapshot:
             else:
                 ring.reset()
             self.m.write_u64(self.m.symbols["snapshot_trace_buffer"], ring.addr)
-        if ring.size_kb != live.size_kb:          # resize_buffer_duplicate_size()
-            ring.resize(live.size_kb)
+        ring.duplicate_size(live)                  # resize_buffer_duplicate_size()
         return ring
 
     def free(self) -> None:
@@ -98,7 +97,7 @@ class Snapshot:
         """buffer_size_kb resizes an allocated spare with the live buffer."""
         ring = self.ring
         if ring is not None:
-            ring.resize(self.tr.buffer.size_kb)
+            ring.duplicate_size(self.tr.buffer)
 
     def take(self) -> None:
         """tracing_snapshot(): swap, with the image's own code, on the current CPU."""
