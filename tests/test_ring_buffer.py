@@ -159,3 +159,15 @@ def test_buffer_size_kb_reads_whole_pages(lab: Lab) -> None:
         with pytest.raises(OSError) as exc:
             fs.write("per_cpu/cpu0/buffer_size_kb", bad)
         assert exc.value.errno == errno.EINVAL
+
+
+def test_free_buffer(lab: Lab) -> None:
+    """echo > free_buffer: every ring down to its two pages (7 KB), tracing left on
+    unless options/disable_on_free is set."""
+    fs = lab.tracefs
+    fs.write("free_buffer", "")
+    assert fs.read("buffer_size_kb") == "7\n" and fs.read("tracing_on") == "1\n"
+    fs.write("buffer_size_kb", "1408")
+    fs.write("options/disable_on_free", "1")
+    fs.write("free_buffer", "")
+    assert fs.read("buffer_size_kb") == "7\n" and fs.read("tracing_on") == "0\n"

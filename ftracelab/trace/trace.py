@@ -230,6 +230,7 @@ class TraceArray:
         fs.add_file("tracing_on", read=lambda: f"{int(self.tracing_on)}\n",
                     write=self._write_tracing_on, mode=0o644)
         fs.add_file("buffer_size_kb", read=self._read_size, write=self._write_size, mode=0o644)
+        fs.add_file("free_buffer", write=self._free_buffer, mode=0o200)
         fs.add_file("buffer_total_size_kb",
                     read=lambda: f"{sum(self.buffer.size_bytes(c) >> 10 for c in range(self.m.ncpus))}\n")
         fs.add_file("trace_clock", read=self._read_clock, write=self._write_clock, mode=0o644)
@@ -513,6 +514,14 @@ class TraceArray:
         if kb <= 0:
             raise _err(errno.EINVAL, path)
         self.buffer.resize(kb, cpu)
+        self.snapshot.resize()
+
+    def _free_buffer(self, text: str, append: bool) -> None:
+        """free_buffer (tracing_free_buffer_release(), at close): tracing off first with
+        options/disable_on_free, then every ring (and the spare) shrunk to its two pages."""
+        if self.options["disable_on_free"]:
+            self.buffer.set_recording(False)
+        self.buffer.resize(0)
         self.snapshot.resize()
 
     def _write_cpumask(self, text: str, append: bool) -> None:
