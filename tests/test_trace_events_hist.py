@@ -295,3 +295,9 @@ def test_hist_on_a_kprobe_event_arms_its_probe(lab: Lab) -> None:
     fs.append("events/kprobes/myread/trigger", "!hist:keys=count.log2:sort=count")
     fs.append("kprobe_events", "-:myread")
     assert not fs.exists("events/kprobes/myread")
+
+
+def test_a_hist_trigger_shows_itself_in_a_notebook() -> None:
+    h = parse_hist("keys=common_pid.execname", _ctx())
+    h.update(_rec(7), 0, 0, "a<b", [])
+    assert "a&lt;b" in h._repr_html_() and "# event histogram" in h._repr_html_()

@@ -35,6 +35,7 @@ order for them.
 from __future__ import annotations
 
 import errno
+import html
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -245,6 +246,9 @@ class HistTrigger:
         out.extend(self._entry(elt) for elt in elts)
         out.append(f"\nTotals:\n    Hits: {self.hits}\n    Entries: {len(elts)}\n    Dropped: {self.drops}\n")
         return "".join(out)
+
+    def _repr_html_(self) -> str:
+        return f"<b>hist trigger</b><pre>{html.escape(self.show(0))}</pre>"
 
     def _sorted(self) -> list[_Elt]:
         """tracing_map_sort_entries(): the first sort key, then the second among equals."""
