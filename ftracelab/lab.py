@@ -36,6 +36,7 @@ from .trace.ftrace_update import Ftrace
 from .trace.kprobes import Kprobes
 from .trace.trace import TraceArray
 from .trace.trace_dynevent import DynEvents
+from .trace.trace_stack import StackTracer
 from .trace.trace_stat import FunctionProfiler
 from .tracefs import TraceFS
 
@@ -77,6 +78,8 @@ class Lab:
         self.trace_array.register(self.tracefs)
         self.dynevents = DynEvents(self)
         self.dynevents.register(self.tracefs)
+        self.stack_tracer = StackTracer(self.ftrace)    # /proc/sys/kernel/stack_tracer_enabled
+        self.stack_tracer.register(self.tracefs)
         populate(self.machine)
         self.runner = Runner(self.machine)
 

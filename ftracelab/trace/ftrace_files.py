@@ -44,6 +44,33 @@ def _einval(path: str) -> OSError:
     return OSError(errno.EINVAL, os.strerror(errno.EINVAL), path)
 
 
+def edit_hash(ftrace: Ftrace, working: set[int], text: str, path: str,
+              command: Callable[[str], bool] = lambda word: False) -> tuple[set[int], OSError | None]:
+    """ftrace_process_regex() word by word: a glob adds (``!glob`` removes) the records it
+    matches; ``func:cmd`` words go to ``command``. The first word that matches nothing
+    (or a command refused) stops with EINVAL; what was done before it stays."""
+    names = [r.function for r in ftrace.records]
+    for word in text.split():
+        if ":" in word:
+            if not command(word):
+                return working, _einval(path)
+            continue
+        pat = filter_parse_regex(word)
+        hits = match_records(names, pat)
+        if not hits:
+            return working, _einval(path)
+        chosen = {ftrace.records[i].ip for i in hits}
+        working = working - chosen if pat.negate else working | chosen
+    return working, None
+
+
+def hash_text(ftrace: Ftrace, ips: set[int]) -> str:
+    """t_show() of a filter hash: its functions in record order, or that all are."""
+    if not ips:
+        return "#### all functions enabled ####\n"
+    return "".join(f"{r.function}\n" for r in ftrace.records if r.ip in ips)
+
+
 class FilterFiles:
     """set_ftrace_filter, set_ftrace_notrace and set_ftrace_pid of one tracefs."""
 
@@ -70,30 +97,15 @@ class FilterFiles:
     def read_hash(self, notrace: bool) -> str:
         """t_show(): the hash's functions in record order; an empty filter says so."""
         ips = self.global_ops.notrace_ips if notrace else self.global_ops.filter_ips
-        probes = "" if notrace else self.probes.show()
-        if not ips:
-            return ("" if notrace else "#### all functions enabled ####\n") + probes
-        return "".join(f"{r.function}\n" for r in self.ftrace.records if r.ip in ips) + probes
+        if notrace:
+            return hash_text(self.ftrace, ips) if ips else ""
+        return hash_text(self.ftrace, ips) + self.probes.show()
 
     def write_hash(self, text: str, append: bool, notrace: bool) -> None:
         path = "set_ftrace_notrace" if notrace else "set_ftrace_filter"
         current = self.global_ops.notrace_ips if notrace else self.global_ops.filter_ips
-        working = set(current) if append else set()
-        names = [r.function for r in self.ftrace.records]
-        error: OSError | None = None
-        for word in text.split():
-            if ":" in word:
-                if notrace or not self.probes.command(word):
-                    error = _einval(path)
-                    break
-                continue
-            pat = filter_parse_regex(word)
-            hits = match_records(names, pat)
-            if not hits:
-                error = _einval(path)
-                break
-            chosen = {self.ftrace.records[i].ip for i in hits}
-            working = working - chosen if pat.negate else working | chosen
+        command = (lambda word: False) if notrace else self.probes.command
+        working, error = edit_hash(self.ftrace, set(current) if append else set(), text, path, command)
         # ftrace_regex_release(): the iterator's hash is installed at close
         self._install(working, notrace)
         if error is not None:
