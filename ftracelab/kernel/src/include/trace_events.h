@@ -182,16 +182,22 @@ static __always_inline void trace_sys_enter(struct pt_regs *regs, long id)
 {
 	if (unlikely(syscall_tracepoints))
 		ftrace_syscall_enter(regs, id);
-	if (unlikely(tp_probestubs[TP_sys_enter]))
+	if (unlikely(tp_probestubs[TP_sys_enter])) {
+		preempt_disable();      /* __DO_TRACE(), as for the other tracepoints */
 		__probestub_sys_enter(NULL, regs, id);
+		preempt_enable_no_resched();
+	}
 }
 
 static __always_inline void trace_sys_exit(struct pt_regs *regs, long ret)
 {
 	if (unlikely(syscall_tracepoints))
 		ftrace_syscall_exit(regs, ret);
-	if (unlikely(tp_probestubs[TP_sys_exit]))
+	if (unlikely(tp_probestubs[TP_sys_exit])) {
+		preempt_disable();      /* __DO_TRACE(), as for the other tracepoints */
 		__probestub_sys_exit(NULL, regs, ret);
+		preempt_enable_no_resched();
+	}
 }
 
 #endif
