@@ -124,7 +124,7 @@ def test_a2_without_extra_formats_uses_the_ftrace_entries_of_6_12() -> None:
     df = open_trace(path, kallsyms=KALLSYMS, cmdlines=path / "saved_cmdlines.txt").df_events()
     assert "raw_data" in set(df["event"].unique())
     assert df.loc[df["event"] == "function", "func"].notna().all()
-    for name in ("function", "kernel_stack", "print", "raw_data"):
+    for name in ("function", "kernel_stack", "print", "raw_data", "func_repeats"):
         real = (META / "events" / "ftrace" / name / "format").read_text()
         assert ftrace_formats()[f"ftrace/{name}"] == real
 

@@ -8,6 +8,7 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -20,6 +21,7 @@ from ftracelab.trace.trace_output import (
     header,
     lat_context,
     lat_fmt,
+    timestamps,
 )
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "real-traces" / "linux-6.12"
@@ -364,3 +366,31 @@ def test_trace_marker_raw_and_the_markers_errnos(lab: Lab) -> None:
     with pytest.raises(OSError) as exc:
         fs.write("trace_marker", "x")
     assert exc.value.errno == errno.EINVAL
+
+
+def test_func_no_repeats(lab: Lab) -> None:
+    """options/func-no-repeats (function_no_repeats_trace_call()): calls repeating the
+    CPU's last ip and parent only count; the next other call first writes a
+    func_repeats entry, printed with its count and the last repeat's time, and in raw
+    mode as "%lu %lu %u %llu". Turning the option off re-registers function_trace_call."""
+    fs = lab.tracefs
+    fs.write("set_ftrace_filter", "__do_sys_getpid ksys_write")
+    fs.write("current_tracer", "function")
+    fs.write("options/func-no-repeats", "1")
+    assert "(function_no_repeats_trace_call+" in str(fs.read("enabled_functions"))
+    assert lab.run("getpid", loops=10).completed and lab.run("write").completed
+    df = lab.trace().df_events()
+    assert df["event"].astype(str).tolist() == ["function", "func_repeats", "function"]
+    rep = df.iloc[1]
+    assert int(rep["count"]) == 9 and int(rep["pid"]) == df.iloc[2]["pid"]   # written by the next call
+    delta = (int(rep["top_delta_ts"]) << 32) | int(rep["bottom_delta_ts"])
+    last = timestamps(np.array([int(rep["ts"]) - delta]))[0]
+    line = str(fs.read("trace")).splitlines()[-2]
+    assert line.endswith(f"__do_sys_getpid <-do_syscall_64 (repeats: 9, last_ts: {last})")
+    fs.write("options/raw", "1")
+    ks = lab.kallsyms
+    assert str(fs.read("trace")).splitlines()[-2].endswith(
+        f"{ks['__do_sys_getpid'] + 4} {int(rep['parent_ip'])} 9 {delta}")
+    fs.write("options/raw", "0")
+    fs.write("options/func-no-repeats", "0")
+    assert "(function_trace_call+" in str(fs.read("enabled_functions"))

@@ -124,9 +124,14 @@ class Tracer:
 def _function_init(tr: TraceArray) -> None:
     tr.buffer_cpu = tr.current_cpu        # function_trace_init() records array_buffer.cpu
     ops = tr.filter_files.global_ops
-    ops.func = "function_trace_call"
+    ops.func = _function_func(tr)
     ops.flags = FtraceOpsFlag.RECURSION | FtraceOpsFlag.PID     # global_ops: set_ftrace_pid applies
     tr.ftrace.register_ops(ops)
+
+
+def _function_func(tr: TraceArray) -> str:
+    """select_trace_function(): the callback the function tracer's options ask for."""
+    return "function_no_repeats_trace_call" if tr.options.get("func-no-repeats") else "function_trace_call"
 
 
 def _function_reset(tr: TraceArray) -> None:
@@ -313,6 +318,12 @@ class TraceArray:
             self.buffer.set_overwrite(value)
         elif name == "func_stack_trace":
             self.m.write_u32(self.m.symbols["ftrace_func_stack_trace"], int(value))
+        elif name == "func-no-repeats" and self.tracer.name == "function":
+            ops = self.filter_files.global_ops           # func_set_flag(): re-register
+            if ops.func != _function_func(self):
+                self.ftrace.unregister(ops)
+                ops.func = _function_func(self)
+                self.ftrace.register_ops(ops)
         elif name in dict(GRAPH_OPTIONS):
             self.graph.set_option(name, value)
         elif name in ("event-fork", "function-fork"):

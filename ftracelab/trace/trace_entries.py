@@ -21,6 +21,7 @@ COMMON_FIELDS: tuple[Field, ...] = (
 
 TRACE_FN, TRACE_STACK, TRACE_PRINT, TRACE_GRAPH_RET, TRACE_GRAPH_ENT = 1, 4, 5, 10, 11
 TRACE_RAW_DATA = 18       # trace_marker_raw's entry
+TRACE_FUNC_REPEATS = 19   # options/func-no-repeats' entry
 
 
 def format_file(name: str, event_id: int, fields: tuple[Field, ...], print_fmt: str) -> str:
@@ -69,8 +70,17 @@ RAW_DATA_FORMAT = format_file(
     '"id:%04x %08x", REC->id, (int)REC->buf[0]')
 
 
+FUNC_REPEATS_FORMAT = format_file(
+    "func_repeats", TRACE_FUNC_REPEATS,
+    (("unsigned long", "ip", 8, 8, 0), ("unsigned long", "parent_ip", 16, 8, 0), ("u16", "count", 24, 2, 0),
+     ("u16", "top_delta_ts", 26, 2, 0), ("u32", "bottom_delta_ts", 28, 4, 0)),
+    '" %ps <-%ps\\t(repeats:%u  delta: -%llu)", (void *)REC->ip, (void *)REC->parent_ip, REC->count, '
+    '(((u64)(REC)->top_delta_ts << 32) | (REC)->bottom_delta_ts)')
+
+
 def ftrace_formats() -> dict[str, str]:
     """events/ftrace/<entry>/format of the entries above, by ``ftrace/<name>``."""
     return {"ftrace/function": FUNCTION_FORMAT, "ftrace/kernel_stack": KERNEL_STACK_FORMAT,
             "ftrace/print": PRINT_FORMAT, "ftrace/funcgraph_entry": FUNCGRAPH_ENTRY_FORMAT,
-            "ftrace/funcgraph_exit": FUNCGRAPH_EXIT_FORMAT, "ftrace/raw_data": RAW_DATA_FORMAT}
+            "ftrace/funcgraph_exit": FUNCGRAPH_EXIT_FORMAT, "ftrace/raw_data": RAW_DATA_FORMAT,
+            "ftrace/func_repeats": FUNC_REPEATS_FORMAT}

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .trace_entries import TRACE_FN, TRACE_PRINT, TRACE_RAW_DATA, TRACE_STACK
+from .trace_entries import TRACE_FN, TRACE_FUNC_REPEATS, TRACE_PRINT, TRACE_RAW_DATA, TRACE_STACK
 from .trace_events_print import EventPrinter
 
 TRACE_FLAG_IRQS_OFF = 0x01
@@ -200,7 +200,7 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
     raw_data entries (trace_marker_raw) print too, as trace_raw_data() does.
     ``first_idx`` is the iterator's index of the first entry, which verbose latency
     lines print: 0 for ``trace``, 1 for a ``trace_pipe`` read."""
-    kinds = ["function", "kernel_stack", "print"] + (["raw_data"] if record else [])
+    kinds = ["function", "kernel_stack", "print", "func_repeats"] + (["raw_data"] if record else [])
     others = ([e for e in df["event"].unique().tolist() if e not in kinds and events.knows(str(e))]
               if events is not None and len(df) else [])
     ev = df[df["event"].isin(kinds + others)]
@@ -212,7 +212,8 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
     names = ("event", "comm", "pid", "cpu", "common_flags", "common_preempt_count")
     cols = [ev[c].tolist() for c in names]
     extra: dict[str, list[Any]] = {c: ev[c].tolist() if c in ev else [0] * len(ev)
-                                   for c in ("ip", "parent_ip", "caller", "buf")}
+                                   for c in ("ip", "parent_ip", "caller", "buf", "count",
+                                             "top_delta_ts", "bottom_delta_ts")}
     lines = []
     raw_ts = ev["ts"].tolist()
     labels = ev.index.tolist()
@@ -244,6 +245,12 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
                             else _sym(sym, int(f), opts)) for f in frames)
         elif event == "raw_data":
             body = str(extra["buf"][i])
+        elif event == "func_repeats":     # trace_func_repeats_print()
+            body = _sym(sym, int(extra["ip"][i]), opts)
+            if opts.print_parent:
+                body += " <-" + _sym(sym, int(extra["parent_ip"][i]), opts)
+            last = raw_ts[i] - _repeats_delta(extra, i)
+            body += f" (repeats: {int(extra['count'][i])}, last_ts: {timestamps(np.array([last]))[0]})"
         else:
             body = _sym(sym, int(extra["ip"][i]), opts) + ": " + str(extra["buf"][i]).rstrip("\n")
         if not opts.context_info:
@@ -275,7 +282,15 @@ def _raw_body(event: str, extra: dict[str, list[Any]], i: int) -> str:
         return f"# {int(extra['ip'][i]):x} " + str(extra["buf"][i]).rstrip("\n")
     if event == "raw_data":
         return str(extra["buf"][i])
+    if event == "func_repeats":           # trace_func_repeats_raw(): "%lu %lu %u %llu"
+        return (f"{int(extra['ip'][i])} {int(extra['parent_ip'][i])} {int(extra['count'][i])} "
+                f"{_repeats_delta(extra, i)}")
     return _nop_print(event)
+
+
+def _repeats_delta(extra: dict[str, list[Any]], i: int) -> int:
+    """FUNC_REPEATS_GET_DELTA_TS(): how long before the entry the last repeat was."""
+    return (int(extra["top_delta_ts"][i]) << 32) | int(extra["bottom_delta_ts"][i])
 
 
 RAW_DATA_BUF = 12      # offsetof(struct raw_data_entry, buf): after the entry and the id
@@ -293,7 +308,7 @@ def _nop_print(event: str) -> str:
 
 
 _TYPES = {"function": TRACE_FN, "kernel_stack": TRACE_STACK, "print": TRACE_PRINT,
-          "raw_data": TRACE_RAW_DATA}
+          "raw_data": TRACE_RAW_DATA, "func_repeats": TRACE_FUNC_REPEATS}
 
 
 def _hex(value: int, size: int) -> str:

@@ -203,11 +203,28 @@ __used notrace long tracing_mark_write(const char *ubuf, size_t cnt)
 	return cnt;
 }
 
+/* trace_function(), then with options/func_stack_trace __trace_stack() */
+static __always_inline void trace_function(struct trace_buffer *buffer, unsigned long ip,
+					   unsigned long parent_ip, unsigned int ctx)
+{
+	struct ftrace_entry *entry = ring_buffer_lock_reserve(buffer, sizeof(*entry), sched_clock());
+
+	if (entry) {
+		fill_entry(&entry->ent, TRACE_FN, ctx);
+		if (current->pid && !cmdline_saved(current->pid))   /* not the idle task */
+			trace_save_cmdline(current);
+		entry->ip = ip;
+		entry->parent_ip = parent_ip;
+		ring_buffer_unlock_commit(buffer);
+		function_trace_calls++;
+		if (ftrace_func_stack_trace)
+			ftrace_trace_stack(buffer, ctx, ip, parent_ip);
+	}
+}
+
 notrace void function_trace_call(unsigned long ip, unsigned long parent_ip,
 				 struct ftrace_ops *op, struct ftrace_regs *fregs)
 {
-	struct trace_buffer *buffer = global_trace_buffer;
-	struct ftrace_entry *entry;
 	unsigned long irqflags;
 	unsigned int ctx;
 	int bit;
@@ -220,19 +237,80 @@ notrace void function_trace_call(unsigned long ip, unsigned long parent_ip,
 	ctx = tracing_gen_ctx();
 	irqflags = local_irq_save();
 	simulate_work_inline(RB_WRITE_COST_NS);
-	entry = ring_buffer_lock_reserve(buffer, sizeof(*entry), sched_clock());
-	if (entry) {
-		fill_entry(&entry->ent, TRACE_FN, ctx);
-		if (current->pid && !cmdline_saved(current->pid))   /* not the idle task */
-			trace_save_cmdline(current);
-		entry->ip = ip;
-		entry->parent_ip = parent_ip;
-		ring_buffer_unlock_commit(buffer);
-		function_trace_calls++;
-		if (ftrace_func_stack_trace)
-			ftrace_trace_stack(buffer, ctx, ip, parent_ip);
-	}
+	trace_function(global_trace_buffer, ip, parent_ip, ctx);
 	local_irq_restore(irqflags);
+	trace_clear_recursion(bit);
+}
+
+/*
+ * options/func-no-repeats (trace_functions.c: function_no_repeats_trace_call(),
+ * is_repeat_check(), process_repeats(); trace.c: trace_last_func_repeats()): a call
+ * with the CPU's last ip and parent_ip only counts (up to U16_MAX) and stamps the
+ * time; the next other call first writes a TRACE_FUNC_REPEATS entry for that run,
+ * with how long before it the last repeat was.
+ */
+#define TRACE_FUNC_REPEATS 19
+
+struct trace_func_repeats {
+	unsigned long ip, parent_ip;
+	u64 ts_last_call;
+	unsigned long count;
+};
+
+struct func_repeats_entry {
+	struct trace_entry ent;
+	unsigned long ip, parent_ip;
+	unsigned short count, top_delta_ts;
+	unsigned int bottom_delta_ts;
+};
+
+__used struct trace_func_repeats last_func_repeats[NR_CPUS];
+
+notrace void function_no_repeats_trace_call(unsigned long ip, unsigned long parent_ip,
+					    struct ftrace_ops *op, struct ftrace_regs *fregs)
+{
+	struct trace_buffer *buffer = global_trace_buffer;
+	struct trace_func_repeats *last = &last_func_repeats[smp_processor_id()];
+	struct func_repeats_entry *rep;
+	unsigned long irqflags;
+	unsigned int ctx;
+	int bit;
+
+	(void)op;
+	(void)fregs;
+	bit = trace_test_and_set_recursion(ip, TRACE_FTRACE_START);
+	if (bit < 0)
+		return;
+	if (last->ip == ip && last->parent_ip == parent_ip && last->count < 0xffff) {
+		last->ts_last_call = sched_clock();              /* ring_buffer_time_stamp() */
+		last->count++;
+		goto out;
+	}
+	ctx = tracing_gen_ctx();
+	irqflags = local_irq_save();
+	simulate_work_inline(RB_WRITE_COST_NS);
+	if (last->count) {                                   /* trace_last_func_repeats() */
+		u64 ts = sched_clock();
+
+		rep = ring_buffer_lock_reserve(buffer, sizeof(*rep), ts);
+		if (rep) {
+			u64 delta = ts - last->ts_last_call;
+
+			fill_entry(&rep->ent, TRACE_FUNC_REPEATS, ctx);
+			rep->ip = last->ip;
+			rep->parent_ip = last->parent_ip;
+			rep->count = last->count;
+			rep->top_delta_ts = delta >> 32;
+			rep->bottom_delta_ts = (unsigned int)delta;
+			ring_buffer_unlock_commit(buffer);
+		}
+		last->count = 0;
+	}
+	last->ip = ip;
+	last->parent_ip = parent_ip;
+	trace_function(buffer, ip, parent_ip, ctx);
+	local_irq_restore(irqflags);
+out:
 	trace_clear_recursion(bit);
 }
 
