@@ -394,3 +394,22 @@ def test_func_no_repeats(lab: Lab) -> None:
     fs.write("options/raw", "0")
     fs.write("options/func-no-repeats", "0")
     assert "(function_trace_call+" in str(fs.read("enabled_functions"))
+
+
+def test_printk_msg_only_and_the_nop_tracers_test_options(lab: Lab) -> None:
+    """printk-msg-only (with trace_printk) prints a print entry's text alone, ahead of
+    the raw/hex/bin formats (print_trace_line()'s order); test_nop_refuse is refused
+    (nop_set_flag(): EINVAL, the option unchanged), test_nop_accept taken."""
+    fs = lab.tracefs
+    fs.write("trace_marker", "hello")
+    fs.write("options/printk-msg-only", "1")
+    assert str(fs.read("trace")).splitlines()[-1] == "hello"
+    fs.write("options/raw", "1")
+    assert str(fs.read("trace")).splitlines()[-1] == "hello"
+    fs.write("options/trace_printk", "0")                      # msg-only needs trace_printk
+    assert str(fs.read("trace")).splitlines()[-1].endswith(" hello")
+    with pytest.raises(OSError) as exc:
+        fs.write("options/test_nop_refuse", "1")
+    assert exc.value.errno == errno.EINVAL and fs.read("options/test_nop_refuse") == "0\n"
+    fs.write("options/test_nop_accept", "1")
+    assert fs.read("options/test_nop_accept") == "1\n"

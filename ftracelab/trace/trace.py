@@ -313,6 +313,8 @@ class TraceArray:
         self.set_option(name, value)
 
     def set_option(self, name: str, value: bool) -> None:
+        if name == "test_nop_refuse":              # nop_set_flag(): "we refuse"
+            raise _err(errno.EINVAL, f"options/{name}")
         self.options[name] = value
         if name == "overwrite":
             self.buffer.set_overwrite(value)
@@ -399,7 +401,7 @@ class TraceArray:
                              sym_addr=o["sym-addr"], context_info=o["context-info"],
                              irq_info=o["irq-info"], record_tgid=o["record-tgid"], raw=o["raw"],
                              hex=o["hex"], bin=o["bin"], latency_format=o["latency-format"],
-                             verbose=o["verbose"])
+                             verbose=o["verbose"], printk_msg_only=o["printk-msg-only"] and o["trace_printk"])
 
     def _lines(self, raw: dict[int, bytes], first_idx: int = 0) -> str | bytes:
         """print_trace_line() for every entry; with options/bin the lines are bytes."""

@@ -78,6 +78,7 @@ class OutputOptions:
     bin: bool = False
     latency_format: bool = False
     verbose: bool = False
+    printk_msg_only: bool = False       # with trace_printk: print entries show their text alone
 
 
 def lat_fmt(flags: int, preempt_count: int) -> str:
@@ -221,6 +222,9 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
         if event == "raw_data" and record:  # its trace and raw handlers print the same
             extra["buf"][i] = raw_data_text(record(labels[i]))
         row = rows.get(labels[i])
+        if event == "print" and opts.printk_msg_only:   # trace_print_printk_msg_only(): first
+            lines.append(str(extra["buf"][i]).removesuffix("\n"))
+            continue
         if opts.hex:                      # print_hex_fmt(): checked before raw, as the kernel does
             ctx = (_hex(pid, 4) + _hex(cpu, 4) + _hex(raw_ts[i], 8)) if opts.context_info else ""
             lines.append(ctx + (_hex_body(event, extra, i) if row is None or events is None
@@ -333,8 +337,11 @@ def binary_records(df: pd.DataFrame, opts: OutputOptions = OutputOptions()) -> b
     ev = df[df["event"].isin(list(_TYPES))]
     out = bytearray()
     cols = [ev[c].tolist() if c in ev else [0] * len(ev)
-            for c in ("event", "pid", "cpu", "ts", "ip", "parent_ip")]
-    for event, pid, cpu, ts, ip, parent in zip(*cols, strict=True):
+            for c in ("event", "pid", "cpu", "ts", "ip", "parent_ip", "buf")]
+    for event, pid, cpu, ts, ip, parent, buf in zip(*cols, strict=True):
+        if event == "print" and opts.printk_msg_only:   # its text alone, before bin
+            out += str(buf).encode()
+            continue
         if opts.context_info:
             out += int(pid).to_bytes(4, "little", signed=True)
             out += int(cpu).to_bytes(4, "little", signed=True)
