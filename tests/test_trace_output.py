@@ -413,3 +413,17 @@ def test_printk_msg_only_and_the_nop_tracers_test_options(lab: Lab) -> None:
     assert exc.value.errno == errno.EINVAL and fs.read("options/test_nop_refuse") == "0\n"
     fs.write("options/test_nop_accept", "1")
     assert fs.read("options/test_nop_accept") == "1\n"
+
+
+def test_record_cmd_off_leaves_comms_unknown(lab: Lab) -> None:
+    """options/record-cmd cleared: no comm is saved, so tasks print as <...>."""
+    fs = lab.tracefs
+    fs.write("options/record-cmd", "0")
+    fs.write("set_ftrace_filter", "ksys_read")
+    fs.write("current_tracer", "function")
+    assert lab.run("cat").completed
+    assert fs.read("saved_cmdlines") == ""
+    assert str(fs.read("trace")).splitlines()[-1].lstrip().startswith("<...>-101 ")
+    fs.write("options/record-cmd", "1")
+    assert lab.run("cat").completed
+    assert str(fs.read("trace")).splitlines()[-1].lstrip().startswith("cat-102 ")

@@ -320,6 +320,8 @@ class TraceArray:
             self.buffer.set_overwrite(value)
         elif name == "func_stack_trace":
             self.m.write_u32(self.m.symbols["ftrace_func_stack_trace"], int(value))
+        elif name == "record-cmd":                  # trace_record_cmd in the image's writers
+            self.m.write_u32(self.m.symbols["trace_record_cmd"], int(value))
         elif name == "func-no-repeats" and self.tracer.name == "function":
             ops = self.filter_files.global_ops           # func_set_flag(): re-register
             if ops.func != _function_func(self):
@@ -379,7 +381,7 @@ class TraceArray:
         m.write(entry, struct.pack("<HBBi", entry_type, ctx >> 16 & 0xFF, ctx & 0xFF, pid)
                 + payload)
         m.call(cpu, "ring_buffer_unlock_commit", buffer)
-        if pid:                                       # not the idle task
+        if pid and self.options["record-cmd"]:        # not the idle task
             m.call(cpu, "trace_save_cmdline", task)
         return True
 

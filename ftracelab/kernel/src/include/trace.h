@@ -65,10 +65,16 @@ static __always_inline bool cmdline_saved(unsigned int pid)
 	return savedcmd.initialized && idx < SAVED_CMDLINES && savedcmd.map_cmdline_to_pid[idx] == pid;
 }
 
-/* What every writer does after filling its entry: tracing_record_cmdline(). */
+/*
+ * What every writer does after filling its entry: tracing_record_cmdline(), while
+ * options/record-cmd is set (the kernel's sched_switch probe saves the comms then;
+ * with it cleared, tasks not saved yet print as <...>).
+ */
+extern int trace_record_cmd;
+
 static __always_inline void trace_record_cmdline(void)
 {
-	if (current->pid && !cmdline_saved(current->pid))   /* not the idle task */
+	if (trace_record_cmd && current->pid && !cmdline_saved(current->pid))   /* not the idle task */
 		trace_save_cmdline(current);
 }
 

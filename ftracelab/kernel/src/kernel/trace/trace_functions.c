@@ -39,6 +39,7 @@ __used u64 function_trace_calls;    /* entries the function tracer wrote */
 
 /* saved_cmdlines (trace.c: trace_save_cmdline()), see trace.h. */
 __used struct saved_cmdlines_buffer savedcmd;
+__used int trace_record_cmd = 1;        /* options/record-cmd */
 
 notrace void trace_save_cmdline(struct task_struct *tsk)
 {
@@ -191,8 +192,7 @@ __used notrace long tracing_mark_write(const char *ubuf, size_t cnt)
 		return -EBADF;
 	}
 	fill_entry(&entry->ent, TRACE_PRINT, ctx);
-	if (current->pid && !cmdline_saved(current->pid))  /* as the sched_switch probe would */
-		trace_save_cmdline(current);
+	trace_record_cmdline();                 /* as the sched_switch probe would */
 	entry->ip = (unsigned long)tracing_mark_write;
 	_copy_from_user(entry->buf, ubuf, cnt);
 	if (!cnt || entry->buf[cnt - 1] != '\n')
@@ -211,8 +211,7 @@ static __always_inline void trace_function(struct trace_buffer *buffer, unsigned
 
 	if (entry) {
 		fill_entry(&entry->ent, TRACE_FN, ctx);
-		if (current->pid && !cmdline_saved(current->pid))   /* not the idle task */
-			trace_save_cmdline(current);
+		trace_record_cmdline();
 		entry->ip = ip;
 		entry->parent_ip = parent_ip;
 		ring_buffer_unlock_commit(buffer);
