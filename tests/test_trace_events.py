@@ -136,3 +136,25 @@ def test_irq_handler_events_from_the_uart(lab: Lab, golden: Callable[[str, str],
     assert wakeups and all("irq_handler_entry" in lines[i - 1] for i in wakeups)
     assert lab.machine.read(lab.machine.symbols["lab_irq_armed"], 4) == bytes(4)    # nothing left
     golden("irq_handler_events.txt", "\n".join(lines[:12]) + "\n")
+
+
+def test_stacktrace_option_follows_each_event(lab: Lab) -> None:
+    """options/stacktrace: after every event's record a kernel_stack from the
+    tracepoint's caller up (sched_switch: __schedule first; a syscall event:
+    do_syscall_64, entry_SYSCALL_64_after_hwframe), in the event's own context."""
+    fs = lab.tracefs
+    fs.write("options/stacktrace", "1")
+    fs.write("set_event", "sched:sched_switch syscalls:sys_enter_read")
+    assert lab.run("cat").completed
+    df = lab.trace().df_events()
+    events = df["event"].astype(str).tolist()
+    assert events[1::2] == ["kernel_stack"] * (len(events) // 2) and "kernel_stack" not in events[0::2]
+    first = {ev: tuple(lab.kallsyms.format_short(a) for a in df.iloc[i + 1]["caller"])
+             for i, ev in enumerate(events) if ev != "kernel_stack"}
+    assert first["sched_switch"][0] == "__schedule"
+    assert first["sys_enter_read"] == ("do_syscall_64", "entry_SYSCALL_64_after_hwframe")
+    pairs = df.iloc[0::2][["common_flags", "common_preempt_count"]].to_numpy()
+    assert (pairs == df.iloc[1::2][["common_flags", "common_preempt_count"]].to_numpy()).all()
+    fs.write("options/stacktrace", "0")
+    fs.write("trace", "")
+    assert lab.run("cat").completed and "kernel_stack" not in set(lab.trace().df_events()["event"])

@@ -322,6 +322,8 @@ class TraceArray:
             self.m.write_u32(self.m.symbols["ftrace_func_stack_trace"], int(value))
         elif name == "record-cmd":                  # trace_record_cmd in the image's writers
             self.m.write_u32(self.m.symbols["trace_record_cmd"], int(value))
+        elif name == "stacktrace":                  # a kernel_stack after each event's record
+            self.m.write_u32(self.m.symbols["trace_event_stacktrace"], int(value))
         elif name == "func-no-repeats" and self.tracer.name == "function":
             ops = self.filter_files.global_ops           # func_set_flag(): re-register
             if ops.func != _function_func(self):

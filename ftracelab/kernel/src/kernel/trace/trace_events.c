@@ -136,6 +136,8 @@ notrace void pid_follow_fork(struct task_struct *self, struct task_struct *task)
 	}
 }
 
+static unsigned int reserved_ctx[NR_CPUS];
+
 /* trace_event_buffer_reserve() */
 static notrace void *event_reserve(struct trace_event_file *file, unsigned int size,
 				   unsigned int ctx, unsigned long *irqflags)
@@ -144,6 +146,7 @@ static notrace void *event_reserve(struct trace_event_file *file, unsigned int s
 
 	if (unlikely(file->flags & EVENT_FILE_FL_PID_FILTER) && event_ignore_pid[smp_processor_id()])
 		return NULL;                    /* trace_event_ignore_this_pid() */
+	reserved_ctx[smp_processor_id()] = ctx;  /* the options/stacktrace entry's context too */
 
 	*irqflags = local_irq_save();
 	simulate_work_inline(RB_WRITE_COST_NS);
@@ -175,7 +178,11 @@ static notrace void *event_reserve(struct trace_event_file *file, unsigned int s
 void lab_emit_pending(void);
 void tracing_snapshot_instance_cond(void);
 
-static notrace void event_commit(struct trace_event_file *file, unsigned long irqflags)
+extern int trace_event_stacktrace;
+void event_trace_stack(unsigned int ctx);
+
+/* always inlined into the probe, so that event_trace_stack() knows the frames */
+static __always_inline notrace void event_commit(struct trace_event_file *file, unsigned long irqflags)
 {
 	if (unlikely(file->flags & (EVENT_FILE_FL_FILTERED | EVENT_FILE_FL_TRIGGER_MODE))) {
 		int cpu = smp_processor_id();
@@ -191,6 +198,8 @@ static notrace void event_commit(struct trace_event_file *file, unsigned long ir
 				trace_record_cmdline();
 				ring_buffer_unlock_commit(global_trace_buffer);
 				file->nr_written++;
+				if (unlikely(trace_event_stacktrace))
+					event_trace_stack(reserved_ctx[cpu]);
 			}
 		}
 		post = *LAB_MAILBOX_POST;
@@ -205,6 +214,8 @@ static notrace void event_commit(struct trace_event_file *file, unsigned long ir
 	trace_record_cmdline();
 	ring_buffer_unlock_commit(global_trace_buffer);
 	file->nr_written++;
+	if (unlikely(trace_event_stacktrace))
+		event_trace_stack(reserved_ctx[smp_processor_id()]);
 	local_irq_restore(irqflags);
 }
 

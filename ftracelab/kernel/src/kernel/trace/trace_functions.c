@@ -95,13 +95,26 @@ static __always_inline bool on_task_stack(unsigned long addr)
  * FTRACE_TRAMPOLINE_MARKER; the traced function has not built its frame
  * yet, so it and its caller come from the trampoline's frame.
  */
+/* A kernel_stack entry of nr frames (struct stack_entry, sized to what it holds). */
+static notrace void write_stack_entry(struct trace_buffer *buffer, unsigned int ctx,
+				      const unsigned long *calls, int nr)
+{
+	struct stack_entry *entry = ring_buffer_lock_reserve(buffer, 16 + nr * sizeof(long), sched_clock());
+
+	if (!entry)
+		return;
+	fill_entry(&entry->ent, TRACE_STACK, ctx);
+	entry->size = nr;
+	memcpy(entry->caller, calls, nr * sizeof(long));
+	ring_buffer_unlock_commit(buffer);
+}
+
 static notrace noinline void ftrace_trace_stack(struct trace_buffer *buffer, unsigned int ctx,
 						unsigned long ip, unsigned long parent_ip)
 {
 	unsigned long calls[FTRACE_STACK_ENTRIES];
 	unsigned long *fp = __builtin_frame_address(0);
 	int nr = 0, hops = 0;
-	struct stack_entry *entry;
 
 	/* up to the frame whose return address is in a trampoline */
 	while (on_task_stack((unsigned long)fp) && hops++ < 4) {
@@ -127,13 +140,30 @@ static notrace noinline void ftrace_trace_stack(struct trace_buffer *buffer, uns
 		calls[nr++] = fp[1];
 		fp = (unsigned long *)fp[0];
 	}
-	entry = ring_buffer_lock_reserve(buffer, 16 + nr * sizeof(long), sched_clock());
-	if (!entry)
-		return;
-	fill_entry(&entry->ent, TRACE_STACK, ctx);
-	entry->size = nr;
-	memcpy(entry->caller, calls, nr * sizeof(long));
-	ring_buffer_unlock_commit(buffer);
+	write_stack_entry(buffer, ctx, calls, nr);
+}
+
+/*
+ * options/stacktrace (trace_buffer_unlock_commit_regs() -> ftrace_trace_stack()): after
+ * an event's record, its kernel_stack. Called from the event's probe (whose commit is
+ * inlined into it), so the chain starts past the probe's frame: at the tracepoint's
+ * caller, as the kernel's skip does.
+ */
+__used int trace_event_stacktrace;
+
+notrace noinline void event_trace_stack(unsigned int ctx)
+{
+	unsigned long calls[FTRACE_STACK_ENTRIES];
+	unsigned long *fp = __builtin_frame_address(0);
+	int nr = 0;
+
+	fp = on_task_stack((unsigned long)fp) ? (unsigned long *)fp[0] : NULL;    /* the probe's frame */
+	while (fp && on_task_stack((unsigned long)fp) && fp[1] && nr < FTRACE_STACK_ENTRIES) {
+		calls[nr++] = fp[1];
+		fp = (unsigned long *)fp[0];
+	}
+	if (nr)
+		write_stack_entry(global_trace_buffer, ctx, calls, nr);
 }
 
 /*
