@@ -158,3 +158,23 @@ def test_stacktrace_option_follows_each_event(lab: Lab) -> None:
     fs.write("options/stacktrace", "0")
     fs.write("trace", "")
     assert lab.run("cat").completed and "kernel_stack" not in set(lab.trace().df_events()["event"])
+
+
+def test_fields_option_prints_every_field(lab: Lab) -> None:
+    """options/fields (print_event_fields()): every entry as ``name:`` and its own fields
+    by filter type and size: strings as text, 8-byte values as 0x%llx (%lld), function
+    addresses (__field_fn) as %pS, a print entry's char buf[] of size 0 as nothing."""
+    fs = lab.tracefs
+    fs.write("set_event", "sched:sched_switch syscalls:sys_enter_read")
+    fs.write("set_ftrace_filter", "ksys_read")
+    fs.write("current_tracer", "function")
+    fs.write("trace_marker", "hi")
+    assert lab.run("cat").completed
+    fs.write("options/fields", "1")
+    text = str(fs.read("trace"))
+    assert re.search(r": print: ip=0xffffffff[0-9a-f]+ \(-\d+\) buf=\n", text)
+    assert (": sched_switch: prev_comm=swapper/0 prev_pid=0x0 (0) prev_prio=0x78 (120) prev_state=0x0 (0)"
+            " next_comm=cat next_pid=0x65 (101) next_prio=0x78 (120)\n") in text
+    assert (": sys_enter_read: __syscall_nr=0x0 (0) fd=0x1 (1) buf=(0x0000000000403020)"
+            " count=0x1000 (4096)\n") in text
+    assert re.search(r": function: ip=ksys_read\+0x4/0x\w+ parent_ip=do_syscall_64\+0x\w+/0x\w+\n", text)

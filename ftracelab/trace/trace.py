@@ -405,7 +405,8 @@ class TraceArray:
                              sym_addr=o["sym-addr"], context_info=o["context-info"],
                              irq_info=o["irq-info"], record_tgid=o["record-tgid"], raw=o["raw"],
                              hex=o["hex"], bin=o["bin"], latency_format=o["latency-format"],
-                             verbose=o["verbose"], printk_msg_only=o["printk-msg-only"] and o["trace_printk"])
+                             verbose=o["verbose"], printk_msg_only=o["printk-msg-only"] and o["trace_printk"],
+                             fields=o["fields"])
 
     def _lines(self, raw: dict[int, bytes], first_idx: int = 0) -> str | bytes:
         """print_trace_line() for every entry; with options/bin the lines are bytes."""

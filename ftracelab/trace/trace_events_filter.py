@@ -72,7 +72,7 @@ class _Field:
         return self.kind in ("static_string", "dyn_string", "rdyn_string", "ptr_string", "comm")
 
 
-def _kind(f: FormatField) -> str:
+def field_kind(f: FormatField) -> str:
     """filter_assign_type() on the field's type text."""
     t = f.type + ("[]" if f.array_len is not None else "")
     if f.data_loc:
@@ -90,7 +90,7 @@ def find_field(fmt: EventFormat, name: str) -> _Field | None:
     """trace_find_event_field(): the event's fields, the generic ones, the common ones."""
     for f in fmt.fields:
         if f.name == name and f.name not in {c.name for c in COMMON}:
-            return _Field(f.name, _kind(f), f.offset, f.size, f.signed)
+            return _Field(f.name, field_kind(f), f.offset, f.size, f.signed)
     if name in ("CPU", "cpu", "common_cpu"):
         return _Field(name, "cpu", 0, 0, True)
     if name in ("COMM", "comm"):

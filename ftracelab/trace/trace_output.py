@@ -79,6 +79,7 @@ class OutputOptions:
     latency_format: bool = False
     verbose: bool = False
     printk_msg_only: bool = False       # with trace_printk: print entries show their text alone
+    fields: bool = False                # every entry as name: field=value ...
 
 
 def lat_fmt(flags: int, preempt_count: int) -> str:
@@ -235,7 +236,9 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
             lines.append(ctx + (_raw_body(event, extra, i) if row is None or events is None
                                 else f"type: {events.event_id(event)}"))
             continue
-        if row is not None and events is not None:   # a trace event: TP_printk or syscall text
+        if opts.fields and events is not None and record is not None:   # print_event_fields()
+            body = events.fields_text(record(labels[i]), sym)
+        elif row is not None and events is not None:   # a trace event: TP_printk or syscall text
             raw = record(labels[i]) if record is not None and events.wants_record(str(event)) else None
             body = events.body(str(event), row, sym, opts.verbose, raw)
         elif event == "function":
