@@ -427,3 +427,21 @@ def test_record_cmd_off_leaves_comms_unknown(lab: Lab) -> None:
     fs.write("options/record-cmd", "1")
     assert lab.run("cat").completed
     assert str(fs.read("trace")).splitlines()[-1].lstrip().startswith("cat-102 ")
+
+
+def test_annotate_marks_where_each_cpu_buffer_starts(lab: Lab) -> None:
+    """options/annotate after an overrun (TRACE_FILE_ANNOTATE): test_cpu_buff_start()
+    writes '##### CPU N buffer started ####' before a CPU's first entry, except within
+    the trace's first two entries; trace_pipe never does; noannotate drops them."""
+    fs = lab.tracefs
+    fs.write("buffer_size_kb", "8")
+    fs.write("current_tracer", "function")
+    assert lab.run("fork-storm").completed
+    lines = str(fs.read("trace")).splitlines()
+    marks = [k for k, line in enumerate(lines) if line.startswith("##### CPU ")]
+    assert [lines[k] for k in marks] == ["##### CPU 0 buffer started ####"]
+    assert "[000]" in lines[marks[0] + 1] and "[000]" not in "".join(lines[12:marks[0]])
+    fs.write("options/annotate", "0")
+    assert "#####" not in str(fs.read("trace"))
+    fs.write("options/annotate", "1")
+    assert "#####" not in str(fs.read("trace_pipe"))

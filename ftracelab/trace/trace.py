@@ -14,6 +14,7 @@ into the per-CPU ring buffers.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import struct
@@ -406,7 +407,12 @@ class TraceArray:
                              irq_info=o["irq-info"], record_tgid=o["record-tgid"], raw=o["raw"],
                              hex=o["hex"], bin=o["bin"], latency_format=o["latency-format"],
                              verbose=o["verbose"], printk_msg_only=o["printk-msg-only"] and o["trace_printk"],
-                             fields=o["fields"])
+                             fields=o["fields"], annotate=o["annotate"] and self._overran())
+
+    def _overran(self) -> bool:
+        """ring_buffer_overruns(): did any CPU's ring lose its oldest entries?
+        (__tracing_open() then sets TRACE_FILE_ANNOTATE.)"""
+        return any(self.buffer.stats(cpu).overrun for cpu in range(self.m.ncpus))
 
     def _lines(self, raw: dict[int, bytes], first_idx: int = 0) -> str | bytes:
         """print_trace_line() for every entry; with options/bin the lines are bytes."""
@@ -422,6 +428,8 @@ class TraceArray:
         if self.tracer.name == "function_graph":    # its print_line() comes before bin/hex/raw
             return "".join(self._graph_lines(trace, df))
         opts = self.output_options()
+        if first_idx:                                 # trace_pipe: no TRACE_FILE_ANNOTATE
+            opts = dataclasses.replace(opts, annotate=False)
         if opts.bin:
             return binary_records(df, opts)
         lines = function_lines(df, sym, opts, tgid=self.tgid_map.get,

@@ -80,6 +80,7 @@ class OutputOptions:
     verbose: bool = False
     printk_msg_only: bool = False       # with trace_printk: print entries show their text alone
     fields: bool = False                # every entry as name: field=value ...
+    annotate: bool = False              # options/annotate, and the buffer overran
 
 
 def lat_fmt(flags: int, preempt_count: int) -> str:
@@ -216,7 +217,8 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
     extra: dict[str, list[Any]] = {c: ev[c].tolist() if c in ev else [0] * len(ev)
                                    for c in ("ip", "parent_ip", "caller", "buf", "count",
                                              "top_delta_ts", "bottom_delta_ts")}
-    lines = []
+    lines: list[str] = []
+    started: set[int] = set()
     raw_ts = ev["ts"].tolist()
     labels = ev.index.tolist()
     for i, (ts, event, comm, pid, cpu, flags, pc) in enumerate(zip(stamps, *cols, strict=True)):
@@ -236,6 +238,10 @@ def function_lines(df: pd.DataFrame, sym: Callable[[int, bool], str],
             lines.append(ctx + (_raw_body(event, extra, i) if row is None or events is None
                                 else f"type: {events.event_id(event)}"))
             continue
+        if opts.annotate and cpu not in started:     # test_cpu_buff_start()
+            started.add(cpu)
+            if first_idx + i > 1:                    # not for the trace's first entries
+                lines.append(f"##### CPU {cpu} buffer started ####")
         if opts.fields and events is not None and record is not None:   # print_event_fields()
             body = events.fields_text(record(labels[i]), sym)
         elif row is not None and events is not None:   # a trace event: TP_printk or syscall text
