@@ -79,6 +79,8 @@ NO_DEADLINE = 0xFFFF_FFFF_FFFF_FFFF
 
 # struct task_struct field offsets (include/kernel.h)
 TASK_PID = 0x00
+TASK_COMM = 0x08
+TASK_STACK = 0x50
 
 
 def percpu_addr(cpu: int) -> int:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from ..formats.format_file import parse_format
 from ..machine.hooks import RawCallHook
-from ..machine.memory import PCPU_CURRENT_TASK
+from ..machine.memory import PCPU_CURRENT_TASK, TASK_COMM, TASK_STACK, THREAD_SIZE
 from .trace_entries import TRACE_STACK, Field, format_file
 from .trace_event_defs import STATIC_EVENTS, SYSCALLS, syscall_formats
 from .trace_events_filter import FILTER_ERRORS, EventFilter, FilterError, parse_filter
@@ -51,6 +51,7 @@ from .trace_events_trigger import (
     Trigger,
     fire,
     parse_trigger,
+    split_command,
     stack_frames,
     stack_record,
     triggers_text,
@@ -65,13 +66,10 @@ if TYPE_CHECKING:
 __all__ = ["EventRegistry", "TraceEvent"]
 
 TRACE_LAST_TYPE = 20
-TASK_COMM = 0x08
 ERRNO_CODE = FILTER_ERRORS.index("Error")
 BAD_SUBSYS_FILTER = FILTER_ERRORS.index("Couldn't find or set field in one of a subsystem's events")
 EVENT_FILE_FL_FILTERED = 1 << 3
 EVENT_FILE_FL_TRIGGER_MODE = 1 << 7
-TASK_STACK = 0x50            # task_struct.stack (include/kernel.h)
-THREAD_SIZE = 16384
 SUBSYSTEM_FILTER_HELP = ("### global filter ###\n# Use this to set filters for multiple events.\n"
                          "# Only events with the given fields will be affected.\n"
                          "# If no events are modified, an error message will be displayed here\n")
@@ -150,7 +148,8 @@ class EventRegistry:
         self.m.write(ev.file, struct.pack("<QHxxxxxxQ", 0, ev.id, 0))
         if ev.tracepoint is not None:
             self.m.write_u64(self.m.symbols["tp_files"] + 8 * self._tp_index[ev.tracepoint], ev.file)
-        self.pids.flag_file(ev.file)             # trace_create_new_event(): PID_FILTER if filtering
+        if self.pids.active:                     # trace_create_new_event(): PID_FILTER if filtering
+            self.pids.flag_file(ev.file, True)
         self.events.append(ev)
 
     def add_dynamic(self, ev: TraceEvent) -> TraceEvent:
@@ -326,10 +325,9 @@ class EventRegistry:
                 self.log_err("event filter parse error", filter_text, FILTER_ERRORS, exc.code or ERRNO_CODE,
                              exc.pos if exc.code else 0)
                 return EventFilter(filter_text, None, exc)
-        stripped = text.strip()
-        cut = next((k for k, c in enumerate(stripped) if c in ": \t"), len(stripped))
-        if stripped[:cut] in ("hist", "!hist"):          # trigger_process_regex(): the hist command
-            self._write_hist(ev, stripped[:cut], stripped[cut + 1:].lstrip() or None, path, compile_filter)
+        glob, rest = split_command(text)
+        if glob in ("hist", "!hist"):                    # trigger_process_regex(): the hist command
+            self._write_hist(ev, glob, rest.lstrip() or None, path, compile_filter)
             return
         remove, trigger = parse_trigger(text, path, compile_filter, self.find)
         same = [t for t in ev.triggers if TRIGGER_TYPE[t.cmd] == TRIGGER_TYPE[trigger.cmd]

@@ -80,7 +80,8 @@ class PidLists:
 
     @property
     def active(self) -> bool:
-        return any(self.pids(name) is not None for name in self.files)
+        """Is either list set? (Its flag byte says, without reading the bitmap.)"""
+        return any(_byte(self.m, set_sym) for _, set_sym in self.files.values())
 
     def register(self, fs: TraceFS) -> None:
         for name in self.files:
@@ -119,11 +120,6 @@ class PidLists:
     def changed(self) -> None:
         """What a change of the lists sets off (ftrace_update_pid_func(), ...)."""
 
-    def ignores(self, pid: int) -> bool:
-        """trace_ignore_this_task()."""
-        keep, drop = (self.pids(name) for name in self.files)
-        return (keep is not None and pid not in keep) or (drop is not None and pid in drop)
-
 
 class FtracePids(PidLists):
     """set_ftrace_pid and set_ftrace_notrace_pid; ``on_change`` redirects PID ops."""
@@ -145,18 +141,21 @@ class EventPids(PidLists):
 
     def changed(self) -> None:
         m = self.m
-        m.write(m.symbols["event_pid_filtering"], bytes([self.active]))
+        active = self.active
+        m.write(m.symbols["event_pid_filtering"], bytes([active]))
         for file in self.event_files():                  # every event file filters, or none
-            self.flag_file(file)
+            self.flag_file(file, active)
+        keep, drop = (self.pids(name) for name in self.files)   # for trace_ignore_this_task()
         for cpu in range(m.ncpus):                       # ignore_task_cpu() on each CPU
             task = m.percpu_u64(cpu, PCPU_CURRENT_TASK)
             pid = int.from_bytes(m.read(task + TASK_PID, 4), "little", signed=True)
-            m.write(m.symbols["event_ignore_pid"] + cpu, bytes([self.ignores(pid)]))
+            ignored = (keep is not None and pid not in keep) or (drop is not None and pid in drop)
+            m.write(m.symbols["event_ignore_pid"] + cpu, bytes([ignored]))
 
-    def flag_file(self, file: int) -> None:
-        """EVENT_FILE_FL_PID_FILTER on one event file while a list is set (new events too)."""
+    def flag_file(self, file: int, on: bool) -> None:
+        """EVENT_FILE_FL_PID_FILTER on one event file: set while a list is set."""
         flags = self.m.read_u64(file) & ~EVENT_FILE_FL_PID_FILTER
-        self.m.write_u64(file, flags | (EVENT_FILE_FL_PID_FILTER if self.active else 0))
+        self.m.write_u64(file, flags | (EVENT_FILE_FL_PID_FILTER if on else 0))
 
 
 def set_fork_option(m: Machine, symbol: str, on: bool) -> None:

@@ -36,7 +36,8 @@ from typing import Any, Protocol
 
 from .trace_events_filter import EventFilter
 
-__all__ = ["COMMANDS", "Trigger", "parse_trigger", "stack_frames", "stack_record", "triggers_text"]
+__all__ = ["COMMANDS", "Trigger", "parse_trigger", "split_command", "stack_frames", "stack_record",
+           "triggers_text"]
 
 #: the commands this kernel registers, in registration order (for the header)
 COMMANDS = ("traceon", "traceoff", "snapshot", "stacktrace", "enable_event", "disable_event",
@@ -98,15 +99,22 @@ def kstrtoul0(text: str) -> int | None:
         return None
 
 
+def split_command(text: str) -> tuple[str, str]:
+    """trigger_process_regex(): the written text stripped, its first word (cut at ':',
+    blank or tab: the command, ``!`` included) and what follows that separator."""
+    text = text.strip()
+    cut = next((k for k, c in enumerate(text) if c in ": \t"), len(text))
+    return text[:cut], text[cut + 1:]
+
+
 def parse_trigger(text: str, path: str, compile_filter: Callable[[str], EventFilter],
                   find_event: Callable[[str, str], Any] = lambda system, event: None) -> tuple[bool, Trigger]:
     """event_trigger_regex_write()/event_trigger_parse(): (removal?, the trigger);
     OSError with the kernel's errno for what it refuses."""
-    text = text.strip()
-    if len(text) >= 4096:
+    if len(text.strip()) >= 4096:
         raise _err(errno.EINVAL, path)
-    cut = next((k for k, c in enumerate(text) if c in ": \t"), len(text))
-    glob, rest = text[:cut], text[cut + 1:].lstrip(" ") if cut < len(text) else ""
+    glob, rest = split_command(text)
+    rest = rest.lstrip(" ")
     remove = glob.startswith("!")
     cmd = glob[1:] if remove else glob
     if cmd not in COMMANDS:

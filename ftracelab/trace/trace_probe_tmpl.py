@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..machine.memory import PCPU_CURRENT_TASK
+from ..machine.memory import PCPU_CURRENT_TASK, TASK_COMM
 from .trace_entries import Field
 from .trace_events_pid import ignores_this_pid
 from .trace_probe import (
@@ -43,7 +43,6 @@ __all__ = ["FetchEnv", "TraceProbe", "compare_arg_types", "parse_args", "print_a
 MAX_STRING_SIZE = 4096
 FAULT_STRING = "(fault)"
 PENDING_COUNT, PENDING_RECORDS, MAILBOX_SIZE = 0x80, 0x100, 4096
-TASK_COMM = 0x08                         # task_struct.comm
 
 
 class _Fault(Exception):

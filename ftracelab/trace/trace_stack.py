@@ -25,7 +25,7 @@ import html
 import os
 from typing import TYPE_CHECKING, Any
 
-from ..machine.memory import PCPU_CURRENT_TASK
+from ..machine.memory import PCPU_CURRENT_TASK, TASK_STACK, THREAD_SIZE
 from .ftrace_files import edit_hash, hash_text
 from .ftrace_ops import FtraceOps, FtraceOpsFlag
 
@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = ["StackTracer"]
 
-THREAD_SIZE = 16384
-TASK_STACK = 0x50                     # task_struct.stack
 STACK_TRACE_ENTRIES = 64              # stack_dump_trace[] (the last slot stays 0)
 MCOUNT_INSN_SIZE = 5
 DISABLED_HELP = ("#\n#  Stack tracer disabled\n#\n"
